@@ -1,0 +1,125 @@
+"""Tutorial steps 4 and 5: the losses, the optimizers and the TensorBoard summaries.
+
+``build_graph()`` builds everything into a fresh ``tf.Graph``, so building it again (re-running a
+notebook cell) never meets variables left over from the last time. The graph holds both ways to
+train that this project knows:
+
+* the tutorial's own ops: ``d_trainer_real``, ``d_trainer_fake`` and ``g_trainer``, run from
+  Python in two ``sess.run`` calls per iteration (see ``ezgan.train.literal_iteration``);
+* ``train_step``: the same iteration as a single op, its order enforced by control dependencies
+  (see ``ezgan.train.fast_iteration``). Both share the same variables and optimizer state.
+"""
+import types
+
+import tensorflow as tf
+
+from ezgan.hparams import BATCH_SIZE, D_LEARNING_RATE, G_LEARNING_RATE, Z_DIM
+from ezgan.model import discriminator, generator
+
+v1 = tf.compat.v1
+
+
+def gan_losses(Dx, Dg):
+    """The three losses, each a sigmoid cross-entropy on logits averaged over the batch.
+
+    The discriminator wants real images (logits ``Dx``) called 1 and generated ones (``Dg``) called
+    0; the generator wants its images called 1. Returns (d_loss_real, d_loss_fake, g_loss).
+    """
+    return _mean_xent(Dx, tf.ones_like), _mean_xent(Dg, tf.zeros_like), _mean_xent(Dg, tf.ones_like)
+
+
+def _mean_xent(logits, labels_like):
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(logits=logits, labels=labels_like(logits)))
+
+
+def split_variables(variables):
+    """The tutorial's split of the trainable variables by name: (d_vars, g_vars)."""
+    d_vars = [var for var in variables if "d_" in var.name]
+    g_vars = [var for var in variables if "g_" in var.name]
+    return d_vars, g_vars
+
+
+def add_summaries(g_loss, d_loss_real, d_loss_fake, images):
+    """The tutorial's TensorBoard summaries, merged into one op."""
+    return v1.summary.merge([
+        v1.summary.scalar("Generator_loss", g_loss),
+        v1.summary.scalar("Discriminator_loss_real", d_loss_real),
+        v1.summary.scalar("Discriminator_loss_fake", d_loss_fake),
+        v1.summary.image("Generated_images", images, max_outputs=5),
+    ])
+
+
+def _fast_train_ops(g, d_optimizers, g_optimizer):
+    """``train_step`` and ``d_step``: one iteration (or one pre-training step) as one op.
+
+    The D updates on real and on fake are both computed from the weights as they were when the
+    step began (all gradients exist before either is applied), as in the tutorial's single
+    ``sess.run([d_trainer_real, d_trainer_fake])``. The G update then sees the updated
+    discriminator (its forward pass is built under a control dependency on the D updates) and its
+    own noise ``z_g``.
+    """
+    d_real_optimizer, d_fake_optimizer = d_optimizers
+    grads_real = d_real_optimizer.compute_gradients(g.d_loss_real, var_list=g.d_vars)
+    grads_fake = d_fake_optimizer.compute_gradients(g.d_loss_fake, var_list=g.d_vars)
+    with tf.control_dependencies([grad for grad, _ in grads_real + grads_fake]):
+        d_step = tf.group(d_real_optimizer.apply_gradients(grads_real),
+                          d_fake_optimizer.apply_gradients(grads_fake),
+                          v1.assign_add(g.global_step, 1), name="d_step")
+    with v1.variable_scope(v1.get_variable_scope(), reuse=True):
+        Gz_g = generator(g.z_g, g.batch_size, g.z_dim)
+        with tf.control_dependencies([d_step]):
+            Dg_g = discriminator(Gz_g, reuse_variables=True)
+    g_loss_after_d_step = _mean_xent(Dg_g, tf.ones_like)
+    train_step = g_optimizer.minimize(g_loss_after_d_step, var_list=g.g_vars, name="train_step")
+    return d_step, train_step
+
+
+def session_config():
+    """TF's own thread pools (they measured best here); TF places work on a GPU when it sees one."""
+    config = v1.ConfigProto(allow_soft_placement=True)
+    config.gpu_options.allow_growth = True
+    return config
+
+
+def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_RATE,
+                g_learning_rate=G_LEARNING_RATE, seed=None):
+    """Build the whole training graph in a new ``tf.Graph``; returns a namespace of its parts.
+
+    ``seed`` fixes the initial weights (the graph-level random seed). Attributes: graph, x, z, z_g, Gz, Dx, Dg, d_loss_real, d_loss_fake, g_loss, d_vars, g_vars,
+    model_variables, d_trainer_fake, d_trainer_real, g_trainer, d_step, train_step, global_step,
+    increment_step, merged, D_x, D_G_z, init.
+    """
+    if z_dim < 4 or batch_size < 1:
+        raise ValueError(f"z_dim must be >= 4 and batch_size >= 1, got {z_dim} and {batch_size}")
+    g = types.SimpleNamespace(graph=tf.Graph(), z_dim=z_dim, batch_size=batch_size)
+    with g.graph.as_default():
+        if seed is not None:
+            v1.set_random_seed(seed)
+        g.x = v1.placeholder(tf.float32, [None, 28, 28, 1], name="x")
+        g.z = v1.placeholder(tf.float32, [None, z_dim], name="z")
+        g.z_g = v1.placeholder(tf.float32, [None, z_dim], name="z_g")
+
+        g.Gz = generator(g.z, batch_size, z_dim)
+        g.Dx = discriminator(g.x)
+        g.Dg = discriminator(g.Gz, reuse_variables=True)
+        g.d_loss_real, g.d_loss_fake, g.g_loss = gan_losses(g.Dx, g.Dg)
+        # What the log line prints: the discriminator's mean belief that real / generated images are real.
+        g.D_x = tf.reduce_mean(tf.sigmoid(g.Dx))
+        g.D_G_z = tf.reduce_mean(tf.sigmoid(g.Dg))
+
+        g.d_vars, g.g_vars = split_variables(v1.trainable_variables())
+        g.model_variables = v1.global_variables()
+        g.global_step = v1.train.get_or_create_global_step()
+        g.increment_step = v1.assign_add(g.global_step, 1)
+
+        d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate)
+        d_real_optimizer = v1.train.AdamOptimizer(d_learning_rate)
+        g_optimizer = v1.train.AdamOptimizer(g_learning_rate)
+        g.d_trainer_fake = d_fake_optimizer.minimize(g.d_loss_fake, var_list=g.d_vars)
+        g.d_trainer_real = d_real_optimizer.minimize(g.d_loss_real, var_list=g.d_vars)
+        g.g_trainer = g_optimizer.minimize(g.g_loss, var_list=g.g_vars)
+        g.d_step, g.train_step = _fast_train_ops(g, (d_real_optimizer, d_fake_optimizer), g_optimizer)
+
+        g.merged = add_summaries(g.g_loss, g.d_loss_real, g.d_loss_fake, g.Gz)
+        g.init = v1.global_variables_initializer()
+    return g
