@@ -62,9 +62,11 @@ def _fast_train_ops(g, d_optimizers, g_optimizer):
     grads_real = d_real_optimizer.compute_gradients(g.d_loss_real, var_list=g.d_vars)
     grads_fake = d_fake_optimizer.compute_gradients(g.d_loss_fake, var_list=g.d_vars)
     with tf.control_dependencies([grad for grad, _ in grads_real + grads_fake]):
-        d_step = tf.group(d_real_optimizer.apply_gradients(grads_real),
-                          d_fake_optimizer.apply_gradients(grads_fake),
-                          v1.assign_add(g.global_step, 1), name="d_step")
+        apply_real = d_real_optimizer.apply_gradients(grads_real)
+    # One update after the other, so that the result does not depend on TF's scheduler.
+    with tf.control_dependencies([apply_real]):
+        apply_fake = d_fake_optimizer.apply_gradients(grads_fake)
+    d_step = tf.group(apply_real, apply_fake, v1.assign_add(g.global_step, 1), name="d_step")
     with v1.variable_scope(v1.get_variable_scope(), reuse=True):
         Gz_g = generator(g.z_g, g.batch_size, g.z_dim)
         with tf.control_dependencies([d_step]):
@@ -85,9 +87,10 @@ def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_R
                 g_learning_rate=G_LEARNING_RATE, seed=None):
     """Build the whole training graph in a new ``tf.Graph``; returns a namespace of its parts.
 
-    ``seed`` fixes the initial weights (the graph-level random seed). Attributes: graph, x, z, z_g, Gz, Dx, Dg, d_loss_real, d_loss_fake, g_loss, d_vars, g_vars,
-    model_variables, d_trainer_fake, d_trainer_real, g_trainer, d_step, train_step, global_step,
-    increment_step, merged, D_x, D_G_z, init.
+    ``seed`` fixes the initial weights (the graph-level random seed). Attributes: graph, x, z,
+    z_g, Gz, Dx, Dg, d_loss_real, d_loss_fake, g_loss, d_vars, g_vars, model_variables,
+    d_trainer_fake, d_trainer_real, g_trainer, d_step, train_step, global_step, increment_step,
+    merged, D_x, D_G_z, init.
     """
     if z_dim < 4 or batch_size < 1:
         raise ValueError(f"z_dim must be >= 4 and batch_size >= 1, got {z_dim} and {batch_size}")
@@ -112,8 +115,10 @@ def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_R
         g.global_step = v1.train.get_or_create_global_step()
         g.increment_step = v1.assign_add(g.global_step, 1)
 
-        d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate)
-        d_real_optimizer = v1.train.AdamOptimizer(d_learning_rate)
+        # use_locking: the tutorial runs both D trainers in one sess.run, so both may update the same
+        # weights at once; without the lock one update can partly overwrite the other.
+        d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate, use_locking=True)
+        d_real_optimizer = v1.train.AdamOptimizer(d_learning_rate, use_locking=True)
         g_optimizer = v1.train.AdamOptimizer(g_learning_rate)
         g.d_trainer_fake = d_fake_optimizer.minimize(g.d_loss_fake, var_list=g.d_vars)
         g.d_trainer_real = d_real_optimizer.minimize(g.d_loss_real, var_list=g.d_vars)

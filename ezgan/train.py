@@ -122,6 +122,18 @@ def save_checkpoint(sess, g, savers, checkpoint_dir, state, milestone=False):
               os.path.join(checkpoint_dir, "grids", f"step{step:07d}.png"), columns=10)
 
 
+def restore_or_initialize(sess, g, saver, checkpoint_dir=None):
+    """Fresh variables, or every variable of the latest checkpoint in ``checkpoint_dir``; returns the step."""
+    if checkpoint_dir is None:
+        sess.run(g.init)
+    else:
+        latest = v1.train.latest_checkpoint(checkpoint_dir)
+        if latest is None:
+            raise FileNotFoundError(f"{checkpoint_dir}: run.json is there but no checkpoint to resume from")
+        saver.restore(sess, latest)
+    return int(sess.run(g.global_step))
+
+
 def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, seed=0, logdir=None,
           checkpoint_dir="checkpoints", checkpoint_every=1000, resume=False, literal=False,
           summary_every=hparams.SUMMARY_EVERY, data=None, callback=None, callback_every=0,
@@ -155,11 +167,7 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
                   v1.train.Saver(var_list=g.model_variables, max_to_keep=keep_checkpoints),
                   v1.train.Saver(var_list=g.model_variables, max_to_keep=None))
     with v1.Session(graph=g.graph, config=session_config()) as sess:
-        if resume:
-            savers[0].restore(sess, v1.train.latest_checkpoint(checkpoint_dir))
-        else:
-            sess.run(g.init)
-        step = int(sess.run(g.global_step))
+        step = restore_or_initialize(sess, g, savers[0], checkpoint_dir if resume else None)
         data.seek(step * g.batch_size)
         writer = None
         if state.logdir:

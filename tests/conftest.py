@@ -1,0 +1,43 @@
+"""Shared fixtures. Every graph here is built into its own tf.Graph, in graph (TF1) mode."""
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+tf.compat.v1.disable_eager_execution()
+tf.get_logger().setLevel("ERROR")
+
+from ezgan.mnist import read_data_sets  # noqa: E402
+from ezgan.train import train  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs a GPU that TensorFlow can see; skipped without one")
+
+
+def pytest_collection_modifyitems(config, items):
+    if tf.config.list_physical_devices("GPU"):
+        return
+    skip = pytest.mark.skip(reason="no GPU visible to TensorFlow")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return read_data_sets(seed=0)
+
+
+@pytest.fixture(scope="session")
+def short_run(tmp_path_factory):
+    """A real, short training run: its TensorBoard folder, checkpoint folder and history."""
+    root = tmp_path_factory.mktemp("short_run")
+    history = train(iterations=20, pretrain_steps=3, seed=1, logdir=str(root / "tb"),
+                    checkpoint_dir=str(root / "ckpt"), checkpoint_every=10, summary_every=5, progress=False)
+    return root / "tb", root / "ckpt", history

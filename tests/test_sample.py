@@ -1,0 +1,91 @@
+"""Sampling from a checkpoint, the command line, and what bad input gets."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ezgan.sample import CheckpointError, Sampler, sample
+
+from conftest import REPO
+
+v1 = tf.compat.v1
+
+
+def cli(*args, cwd=REPO):
+    return subprocess.run([sys.executable, "-m", "ezgan", *args], cwd=cwd, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+
+
+def test_sampler_generates_in_training_sized_batches(short_run):
+    sampler = Sampler(short_run[1])
+    try:
+        z = sampler.noise(120, seed=4)
+        assert z.shape == (120, 100)
+        first = sampler.generate(z)
+        # Batch norm uses the statistics of each batch of 50: the first 50 do not depend on the rest.
+        np.testing.assert_allclose(sampler.generate(z[:50]), first[:50], atol=1e-6)
+        with pytest.raises(ValueError, match=r"z must be shaped \(n, 100\)"):
+            sampler.generate(z[:, :99])
+        with pytest.raises(ValueError, match="n must be positive"):
+            sampler.sample(0)
+    finally:
+        sampler.close()
+
+
+def test_missing_checkpoint_is_named(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint in this directory"):
+        sample(checkpoint=tmp_path)
+    with pytest.raises(CheckpointError, match="nowhere/model.ckpt-1: no such checkpoint"):
+        sample(checkpoint=tmp_path / "nowhere" / "model.ckpt-1")
+
+
+def write_checkpoint(path, variables):
+    with tf.Graph().as_default():
+        made = [v1.get_variable(name, shape) for name, shape in variables.items()]
+        with v1.Session() as sess:
+            sess.run(v1.variables_initializer(made))
+            v1.train.Saver(made).save(sess, str(path))
+
+
+def test_checkpoint_with_missing_or_misshapen_variables_is_refused(tmp_path):
+    write_checkpoint(tmp_path / "partial", {"g_w1": [100, 3136], "g_b1": [7]})
+    with pytest.raises(CheckpointError) as error:
+        sample(checkpoint=tmp_path / "partial")
+    message = str(error.value)
+    assert "g_b1 has shape [7], the model needs [3136]" in message
+    assert "g_w2 missing" in message and "g_b3/moving_variance missing" in message
+
+
+def test_sample_command_writes_a_png_and_an_array(short_run, tmp_path):
+    checkpoint = str(short_run[1])
+    png = cli("sample", "--checkpoint", checkpoint, "--n", "10", "--out", str(tmp_path / "s.png"))
+    assert png.returncode == 0, png.stderr
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    npy = cli("sample", "--checkpoint", checkpoint, "--n", "10", "--seed", "3", "--out", str(tmp_path / "s.npy"))
+    assert npy.returncode == 0, npy.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), sample(10, 3, checkpoint))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sample", "--n", "0"], "--n: must be a positive integer, got 0"),
+    (["train", "--iterations", "-5"], "--iterations: must be zero or more, got -5"),
+    (["train", "--checkpoint-every", "0"], "--checkpoint-every: must be a positive integer"),
+    (["sample", "--checkpoint", "no/such/dir"], "no/such/dir: no such checkpoint"),
+    (["sample", "--out", "digits.jpg"], "--out must end in .png or .npy"),
+    (["train", "--resume", "--checkpoint-dir", "no/such/run"], "no run to resume here"),
+])
+def test_bad_command_lines_get_one_clear_line(args, message, tmp_path):
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dry_run_trains_and_writes_nothing(tmp_path):
+    result = cli("train", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "D(x)" in result.stdout and "nothing was written" in result.stdout
+    assert list(tmp_path.iterdir()) == []
