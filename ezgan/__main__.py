@@ -1,4 +1,4 @@
-"""Command line: ``python -m ezgan {train,sample} --help``."""
+"""Command line: ``python -m ezgan {train,sample,export} --help``."""
 import argparse
 import os
 import pathlib
@@ -54,11 +54,19 @@ def add_sample(commands):
     p.add_argument("--out", default="samples.png", help="output: .png for a picture, .npy for the array")
 
 
+def add_export(commands):
+    p = commands.add_parser("export", help="copy a checkpoint's model variables (no optimizer state) to a folder",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory or prefix to copy from")
+    p.add_argument("--out", default="pretrained", help="folder to write the model checkpoint to")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m ezgan", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     add_train(commands)
     add_sample(commands)
+    add_export(commands)
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -69,8 +77,11 @@ def main(argv=None):
     try:
         if args.command == "train":
             run_train(args)
-        else:
+        elif args.command == "sample":
             run_sample(args)
+        else:
+            from ezgan.train import export_model
+            print(f"wrote {export_model(args.checkpoint, args.out)}")
     except (MnistError, CheckpointError, FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
 

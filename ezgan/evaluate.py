@@ -35,7 +35,8 @@ from tqdm.auto import tqdm  # noqa: E402
 from ezgan import hparams  # noqa: E402
 from ezgan.graph import build_graph, session_config  # noqa: E402
 from ezgan.mnist import MnistError, read_data_sets  # noqa: E402
-from ezgan.sample import PRETRAINED_DIR, CheckpointError, check_variables, generate, resolve_checkpoint, sample  # noqa: E402
+from ezgan.sample import (PRETRAINED_DIR, CheckpointError, check_variables, generate,  # noqa: E402
+                          resolve_checkpoint, sample)
 from ezgan.train import RUN_STATE, RunState  # noqa: E402
 
 v1 = tf.compat.v1
@@ -209,7 +210,8 @@ def classifier_score(log_probabilities, splits=SPLITS):
     """exp(E_x[KL(p(y|x) || p(y))]) on each of ``splits`` equal parts: (mean, std) over the parts.
 
     p(y) is the split's mean of p(y|x). Log-probabilities are floored at the log of the smallest
-    normal double, so a probability of exactly 0 adds 0 * (finite) to the KL instead of NaN.
+    normal double: a probability of exactly 0 (log -inf) then adds a vanishing term to the KL
+    instead of NaN (from -inf minus -inf).
     """
     log_probabilities = np.maximum(np.asarray(log_probabilities, np.float64), np.log(np.finfo(np.float64).tiny))
     if len(log_probabilities) < splits:
@@ -326,12 +328,13 @@ def untrained_generator_images(n, seed):
 def format_table(rows):
     """One line per row: name, classifier score, Fréchet distance, digit KL, confident share, digit shares."""
     width = max(len("row"), *(len(name) for name in rows))
-    lines = [f"{'row':<{width}}  {'score':>13}  {'Fréchet':>8}  {'KL(digits)':>10}  {'p>=0.9':>6}  "
+    lines = [f"{'row':<{width}}  {'score':>13}  {'Fréchet':>8}  {'KL(digits)':>10}  {f'p>={CONFIDENT}':>6}  "
              f"digit shares (%) 0 1 2 ... 9"]
     for name, row in rows.items():
         shares = " ".join(f"{100 * share:4.1f}" for share in row["digit_shares"])
         lines.append(f"{name:<{width}}  {row['classifier_score']:6.3f} ± {row['classifier_score_std']:<4.3f}  "
-                     f"{row['frechet_distance']:8.3f}  {row['digit_kl']:10.4f}  {row['confident_share']:6.3f}  {shares}")
+                     f"{row['frechet_distance']:8.3f}  {row['digit_kl']:10.4f}  {row['confident_share']:6.3f}  "
+                     f"{shares}")
     return "\n".join(lines)
 
 
@@ -502,15 +505,15 @@ def run_evaluate(args):
         rows = {prefix: evaluator.evaluate(sample(args.n, args.seed, prefix))}
         if args.references:
             rows.update(evaluator.reference_rows(args.n, args.seed))
-        classifier_info = evaluator.classifier.info
+        classifier = evaluator.classifier
     finally:
         evaluator.close()
     print(format_table(rows))
     if args.json:
         out = pathlib.Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(dict(checkpoint=prefix, n=args.n, seed=args.seed, classifier=args.classifier,
-                                       classifier_test_accuracy=classifier_info.get("test_accuracy"), rows=rows),
+        out.write_text(json.dumps(dict(checkpoint=prefix, n=args.n, seed=args.seed, classifier=classifier.checkpoint,
+                                       classifier_test_accuracy=classifier.info.get("test_accuracy"), rows=rows),
                                   indent=1) + "\n")
         print(f"wrote {out}")
 

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import time
 
 import numpy as np
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 from ezgan import hparams
 from ezgan.graph import build_graph, session_config
 from ezgan.mnist import read_data_sets
-from ezgan.sample import generate, save_grid
+from ezgan.sample import check_variables, generate, resolve_checkpoint, save_grid
 
 v1 = tf.compat.v1
 TRAIN_CHECKPOINT = "train.ckpt"   # every variable, optimizer state included: for --resume
@@ -231,3 +232,33 @@ def format_row(row, iterations):
     return (f"[{row['iteration']:>6}/{iterations}] loss_D_real {row['d_loss_real']:.4f} "
             f"loss_D_fake {row['d_loss_fake']:.4f} loss_G {row['g_loss']:.4f} "
             f"D(x) {row['D_x']:.4f} D(G(z)) {row['D_G_z']:.4f}")
+
+
+def export_model(checkpoint, out_dir):
+    """Copy the model variables (no optimizer state) of ``checkpoint`` to ``out_dir``, keeping its step.
+
+    This is how a run's checkpoint becomes ``pretrained/``: the original's layout, nothing else,
+    and the run's ``run.json`` beside it so the step, seed and schedule travel with it.
+    """
+    prefix = resolve_checkpoint(checkpoint)
+    step = int(re.search(r"-(\d+)$", prefix).group(1))
+    g = build_graph()
+    with g.graph.as_default():
+        check_variables(prefix, g.model_variables)
+        saver = v1.train.Saver(var_list=g.model_variables)
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with v1.Session(graph=g.graph, config=session_config()) as sess:
+        saver.restore(sess, prefix)
+        for old in out_dir.glob(f"{MODEL_CHECKPOINT}-*"):
+            old.unlink()
+        saved = saver.save(sess, str(out_dir / MODEL_CHECKPOINT), global_step=step, write_meta_graph=False)
+    run_state = pathlib.Path(prefix).parent / RUN_STATE
+    if not run_state.exists():
+        run_state = pathlib.Path(prefix).parent.parent / RUN_STATE  # a milestone: run.json is one level up
+    if run_state.exists():
+        state = json.loads(run_state.read_text())
+        state.update(step=step, iterations=step - state["pretrain_steps"])
+        state.pop("logdir")
+        (out_dir / RUN_STATE).write_text(json.dumps(state, indent=1))
+    return saved
