@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 RUN_DIR ?= $(HOME)/.cache/ezgan/runs/main
 
-.PHONY: install run test test-fast train resume bench notebooks tensorboard mnist-data clean
+.PHONY: install run test train resume bench notebooks tensorboard screenshot mnist-data classifier evaluate curve clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,18 @@ notebooks: install
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir tensorboard --host localhost --port 6006
+
+screenshot: install
+	$(PY) scripts/tensorboard_screenshot.py --logdir tensorboard --out-dir docs
+
+classifier: install
+	$(PY) -m ezgan.evaluate train-classifier --out pretrained/classifier --epochs 6 --seed 0
+
+evaluate: install
+	$(PY) -m ezgan evaluate --checkpoint pretrained --n 10000 --seed 0 --references --json pretrained/evaluation.json
+
+curve: install
+	$(PY) -m ezgan evaluate curve --milestones $(RUN_DIR)/milestones --out pretrained/quality_curve --n 10000 --seed 0
 
 mnist-data: install
 	$(PY) scripts/make_mnist_data.py

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ezgan {train,sample,export} --help``."""
+"""Command line: ``python -m ezgan {train,sample,export,evaluate} --help``."""
 import argparse
 import os
 import pathlib
@@ -67,6 +67,8 @@ def main(argv=None):
     add_train(commands)
     add_sample(commands)
     add_export(commands)
+    from ezgan import evaluate  # imports TensorFlow: only once the environment above is set
+    evaluate.add_arguments(commands)
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -79,6 +81,8 @@ def main(argv=None):
             run_train(args)
         elif args.command == "sample":
             run_sample(args)
+        elif args.command == "evaluate":
+            evaluate.run(args)
         else:
             from ezgan.train import export_model
             print(f"wrote {export_model(args.checkpoint, args.out)}")

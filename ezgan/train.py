@@ -164,9 +164,10 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
     iterate = literal_iteration if literal else fast_iteration
     history = []
     with g.graph.as_default():
-        savers = (v1.train.Saver(max_to_keep=keep_checkpoints),
-                  v1.train.Saver(var_list=g.model_variables, max_to_keep=keep_checkpoints),
-                  v1.train.Saver(var_list=g.model_variables, max_to_keep=None))
+        # Relative paths in the `checkpoint` index files: a run folder can be moved or copied whole.
+        savers = (v1.train.Saver(max_to_keep=keep_checkpoints, save_relative_paths=True),
+                  v1.train.Saver(var_list=g.model_variables, max_to_keep=keep_checkpoints, save_relative_paths=True),
+                  v1.train.Saver(var_list=g.model_variables, max_to_keep=None, save_relative_paths=True))
     with v1.Session(graph=g.graph, config=session_config()) as sess:
         step = restore_or_initialize(sess, g, savers[0], checkpoint_dir if resume else None)
         data.seek(step * g.batch_size)
@@ -245,7 +246,7 @@ def export_model(checkpoint, out_dir):
     g = build_graph()
     with g.graph.as_default():
         check_variables(prefix, g.model_variables)
-        saver = v1.train.Saver(var_list=g.model_variables)
+        saver = v1.train.Saver(var_list=g.model_variables, save_relative_paths=True)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with v1.Session(graph=g.graph, config=session_config()) as sess:

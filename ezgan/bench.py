@@ -1,0 +1,170 @@
+"""Benchmark: how close one training iteration comes to this machine's arithmetic floor.
+
+    python -m ezgan.bench            (or: make bench)
+
+In one run it measures the fp32 matmul ceiling through TF, the work of one iteration (FLOPs of
+``train_step``, counted by TF's profiler), seconds per iteration of the tutorial's literal loop and
+of the default path, seconds to sample 10,000 digits, and training's peak resident memory. Each
+time is the median of several timed stretches after warm-up; the spread (min-max) is shown.
+The floor is work / ceiling: what one iteration would take if every FLOP ran at matmul speed.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from ezgan.graph import build_graph, session_config  # noqa: E402
+from ezgan.mnist import read_data_sets  # noqa: E402
+from ezgan.sample import PRETRAINED_DIR, Sampler  # noqa: E402
+from ezgan.train import fast_iteration, literal_iteration, log_summary, real_batch, step_noise  # noqa: E402
+
+v1 = tf.compat.v1
+
+
+def timed_stretches(run_once, stretches, per_stretch, warmup):
+    """Seconds per call, one figure per stretch of ``per_stretch`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        run_once()
+    seconds = []
+    for _ in range(stretches):
+        start = time.perf_counter()
+        for _ in range(per_stretch):
+            run_once()
+        seconds.append((time.perf_counter() - start) / per_stretch)
+    return seconds
+
+
+def matmul_ceiling(size, stretches):
+    """FLOP/s of a large fp32 matmul through TF: the best this machine does on dense arithmetic."""
+    graph = tf.Graph()
+    with graph.as_default():
+        a = tf.Variable(tf.random.normal([size, size]))
+        b = tf.Variable(tf.random.normal([size, size]))
+        product = tf.matmul(a, b)
+        init = v1.global_variables_initializer()
+    with v1.Session(graph=graph, config=session_config()) as sess:
+        sess.run(init)
+        seconds = timed_stretches(lambda: sess.run(product.op), stretches, 5, warmup=3)
+    return [2 * size ** 3 / s for s in seconds]
+
+
+def iteration_flops(g):
+    """FLOPs of everything ``train_step`` runs, with the batch of 50 made static for the profiler."""
+    needed = v1.graph_util.extract_sub_graph(g.graph.as_graph_def(), [g.train_step.name])
+    static = tf.Graph()
+    with static.as_default():
+        shapes = {"x:0": [g.batch_size, 28, 28, 1], "z:0": [g.batch_size, g.z_dim], "z_g:0": [g.batch_size, g.z_dim]}
+        v1.import_graph_def(needed, name="", input_map={name: tf.zeros(shape) for name, shape in shapes.items()})
+    options = v1.profiler.ProfileOptionBuilder(v1.profiler.ProfileOptionBuilder.float_operation())
+    return v1.profiler.profile(static, cmd="scope", options=options.with_empty_output().build()).total_float_ops
+
+
+def training_loops(g, stretches, per_stretch):
+    """Seconds per iteration of the literal loop and of the default path, summaries every 10 as in train()."""
+    data = read_data_sets(seed=0).train
+    results = {}
+    with v1.Session(graph=g.graph, config=session_config()) as sess:
+        sess.run(g.init)
+        for name, iterate in (("literal", literal_iteration), ("default", fast_iteration)):
+            step = [0]
+
+            def one_iteration():
+                z_d, z_g, z_summary = step_noise(0, step[0], g.batch_size, g.z_dim)
+                real = real_batch(data, g.batch_size)
+                iterate(sess, g, real, z_d, z_g)
+                if step[0] % 10 == 0:
+                    log_summary(sess, g, None, real, z_summary, step[0])
+                step[0] += 1
+
+            results[name] = timed_stretches(one_iteration, stretches, per_stretch, warmup=10)
+    return results
+
+
+def sampling_seconds(checkpoint, n, repeats):
+    """Seconds to restore the generator and sample n digits (restore included), best and spread."""
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sampler = Sampler(checkpoint)
+        sampler.sample(n, seed=0)
+        sampler.close()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def training_peak_memory(iterations):
+    """Peak resident memory (bytes) of ``python -m ezgan train`` for a short run, in a child process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "ezgan", "train", "--iterations", str(iterations),
+                        "--pretrain-steps", "10", "--checkpoint-dir", tmp, "--logdir", os.path.join(tmp, "tb"),
+                        "--checkpoint-every", str(iterations)],
+                       check=True, capture_output=True, cwd=tmp,
+                       env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(__file__))})
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def spread(values, scale=1.0, digits=1):
+    low, mid, high = min(values) * scale, statistics.median(values) * scale, max(values) * scale
+    return f"{mid:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stretches", type=int, default=5, help="timed stretches per measurement")
+    parser.add_argument("--per-stretch", type=int, default=40, help="iterations per timed stretch")
+    parser.add_argument("--matmul-size", type=int, default=2048, help="side of the square matmul")
+    parser.add_argument("--checkpoint", default=str(PRETRAINED_DIR), help="checkpoint to sample from")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    tf.get_logger().setLevel("ERROR")
+    v1.disable_eager_execution()
+
+    ceiling = matmul_ceiling(args.matmul_size, args.stretches)
+    g = build_graph(seed=0)
+    flops = iteration_flops(g)
+    floor = flops / statistics.median(ceiling)
+    loops = training_loops(g, args.stretches, args.per_stretch)
+    sampling = sampling_seconds(args.checkpoint, 10_000, args.stretches)
+    peak = training_peak_memory(200)
+
+    literal = statistics.median(loops["literal"])
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; "
+          f"GPU: {bool(tf.config.list_physical_devices('GPU'))}")
+    print(f"fp32 matmul ceiling ({args.matmul_size}x{args.matmul_size}): {spread(ceiling, 1e-9)} GFLOP/s")
+    print(f"work of one iteration (train_step, batch {g.batch_size}): {flops / 1e9:.2f} GFLOP "
+          f"-> floor {floor * 1e3:.1f} ms/iteration")
+    print()
+    print(f"{'measurement':<34}{'median (min-max)':>22}{'x floor':>10}{'speed-up':>10}")
+    for label, key in (("tutorial's literal loop, ms/iter", "literal"), ("default path (train_step), ms/iter", "default")):
+        median = statistics.median(loops[key])
+        print(f"{label:<34}{spread(loops[key], 1e3):>22}{median / floor:>10.2f}{literal / median:>9.2f}x")
+    print(f"{'sample 10,000 digits, s':<34}{spread(sampling, 1, 2):>22}")
+    print(f"{'training peak resident memory, MB':<34}{peak / 2**20:>22.0f}")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(dict(cpu=cpu_name(), cores=os.cpu_count(), tensorflow=tf.__version__,
+                           matmul_flops_per_s=ceiling, iteration_flops=flops, floor_seconds=floor,
+                           literal_seconds=loops["literal"], default_seconds=loops["default"],
+                           sample_10000_seconds=sampling, training_peak_rss_bytes=peak), out, indent=1)
+
+
+if __name__ == "__main__":
+    main()
