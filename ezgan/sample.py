@@ -51,25 +51,41 @@ def check_variables(prefix, variables):
         raise CheckpointError(f"{prefix}: " + "; ".join(problems))
 
 
-def generate(sess, g, z):
-    """Run the generator ``g.Gz`` of a built graph on noise ``z`` in batches; returns (n, 28, 28)."""
+def _check_noise(z, z_dim):
     z = np.asarray(z, np.float32)
-    if z.ndim != 2 or z.shape[1] != g.z_dim:
-        raise ValueError(f"z must be shaped (n, {g.z_dim}), got {z.shape}")
-    chunks = [sess.run(g.Gz, {g.z: z[start:start + g.batch_size]}) for start in range(0, len(z), g.batch_size)]
-    return np.concatenate(chunks)[..., 0]
+    if z.ndim != 2 or z.shape[1] != z_dim:
+        raise ValueError(f"z must be shaped (n, {z_dim}), got {z.shape}")
+    return z
+
+
+def _run_in_chunks(sess, images, z_placeholder, z, rows):
+    return [sess.run(images, {z_placeholder: z[start:start + rows]}) for start in range(0, len(z), rows)]
+
+
+def generate(sess, g, z):
+    """Run the generator ``g.Gz`` of a built graph on noise ``z``, one batch a call; returns (n, 28, 28)."""
+    z = _check_noise(z, g.z_dim)
+    return np.concatenate(_run_in_chunks(sess, g.Gz, g.z, z, g.batch_size))[..., 0]
 
 
 class Sampler:
     """A generator restored from a checkpoint, kept open to sample many times."""
 
-    def __init__(self, checkpoint=PRETRAINED_DIR, z_dim=Z_DIM, batch_size=BATCH_SIZE):
+    def __init__(self, checkpoint=PRETRAINED_DIR, z_dim=Z_DIM, batch_size=BATCH_SIZE, copies=4):
         prefix = resolve_checkpoint(checkpoint)
-        self.z_dim, self.batch_size = z_dim, batch_size
+        self.z_dim, self.batch_size, self.copies = z_dim, batch_size, copies
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.z = v1.placeholder(tf.float32, [None, z_dim], name="z")
-            self.Gz = generator(self.z, batch_size, z_dim)
+            # `copies` generators sharing one set of weights, each on its own batch of the rows fed
+            # (each normalising with its own batch's statistics, as one generator on one batch
+            # would): independent ops that TF runs side by side, with fewer session calls.
+            outputs = []
+            for copy in range(copies):
+                with v1.variable_scope(v1.get_variable_scope(), reuse=copy > 0):
+                    outputs.append(generator(self.z[copy * batch_size:(copy + 1) * batch_size], batch_size, z_dim))
+            self.Gz_copies = tf.concat(outputs, axis=0)
+            self.Gz = outputs[0]
             variables = v1.global_variables()
             check_variables(prefix, variables)
             saver = v1.train.Saver(var_list=variables)
@@ -83,7 +99,13 @@ class Sampler:
         return np.random.default_rng(seed).normal(0, 1, (rows, self.z_dim)).astype(np.float32)[:n]
 
     def generate(self, z):
-        return generate(self.sess, self, z)
+        """Digits (n, 28, 28) for noise z (n, z_dim): whole groups through the copies, the rest batch by batch."""
+        z = _check_noise(z, self.z_dim)
+        group = self.batch_size * self.copies
+        whole = len(z) // group * group
+        chunks = (_run_in_chunks(self.sess, self.Gz_copies, self.z, z[:whole], group)
+                  + _run_in_chunks(self.sess, self.Gz, self.z, z[whole:], self.batch_size))
+        return np.concatenate(chunks)[..., 0]
 
     def sample(self, n=64, seed=None):
         if n < 1:

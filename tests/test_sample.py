@@ -34,6 +34,16 @@ def test_sampler_generates_in_training_sized_batches(short_run):
         sampler.close()
 
 
+def test_parallel_copies_generate_what_one_generator_batch_by_batch_does(short_run):
+    one, four = Sampler(short_run[1], copies=1), Sampler(short_run[1], copies=4)
+    try:
+        z = one.noise(230, seed=6)
+        np.testing.assert_allclose(four.generate(z), one.generate(z), atol=1e-6)
+    finally:
+        one.close()
+        four.close()
+
+
 def test_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint in this directory"):
         sample(checkpoint=tmp_path)

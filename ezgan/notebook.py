@@ -1,0 +1,194 @@
+"""What the notebooks in ``notebooks/`` share: setup, the quick setting, figures, showing source.
+
+Every notebook starts with ``notebook.setup()``. The quick setting (environment variable
+``EZGAN_QUICK=1``, set by ``scripts/run_notebooks.py --quick`` and by the tests) shrinks every
+iteration count so the whole series runs in a few minutes; ``quick(full, small)`` picks the
+number. ``show_source(obj)`` displays the code of a function from the package itself, so a
+notebook never shows a copy that could drift from ``ezgan/``; ``tests/test_notebooks.py`` checks
+the committed outputs against the current source.
+"""
+import contextlib
+import html
+import inspect
+import os
+import pathlib
+import platform
+import random
+import sys
+import tempfile
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = REPO / "notebooks"
+FIGURES_DIR = NOTEBOOKS_DIR / "figures"
+QUICK_ENV = "EZGAN_QUICK"
+SEED = 0
+SOURCE_METADATA = "ezgan_source"   # output metadata key of show_source's displays (the tests look for it)
+
+
+def is_quick():
+    """True under the quick setting (``EZGAN_QUICK=1``)."""
+    return os.environ.get(QUICK_ENV, "") not in ("", "0")
+
+
+QUICK = is_quick()
+
+
+def quick(full, small):
+    """``full`` normally, ``small`` under the quick setting: every iteration count goes through this."""
+    return small if QUICK else full
+
+
+@contextlib.contextmanager
+def _quiet_stderr_fd():
+    """Silence file descriptor 2 for a moment: TensorFlow's C++ start-up notes (CUDA probing, oneDNN)
+    are written there before any log level applies, and Jupyter would paste them into the notebook.
+    Python exceptions are unaffected (they are raised, not printed)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_tensorflow():
+    """TensorFlow, imported quietly, with its Python logger at ERROR."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules:
+        with _quiet_stderr_fd():
+            import tensorflow  # noqa: F401
+    import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def setup(seed=SEED):
+    """Graph mode, seeds, working directory = repository root; prints what the notebook runs on.
+
+    The working directory becomes the repository root, so the paths read as in the tutorial and the
+    Makefile: ``MNIST_data/``, ``pretrained/``, ``tensorboard/``. Graphs get their own seed
+    (``v1.set_random_seed`` inside each ``tf.Graph``, or ``build_graph(seed=...)``); numpy code in
+    the notebooks uses explicit generators, the global seeds here are a safety net.
+    """
+    tf = import_tensorflow()
+    import matplotlib
+    import numpy as np
+
+    tf.compat.v1.disable_eager_execution()
+    os.chdir(REPO)
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.compat.v1.set_random_seed(seed)   # the default graph's; every other graph sets its own
+    matplotlib.rcParams.update({"figure.dpi": 100, "image.interpolation": "nearest"})
+    print(f"Python {platform.python_version()} | TensorFlow {tf.__version__} | NumPy {np.__version__} | "
+          f"matplotlib {matplotlib.__version__}")
+    print(f"graph mode (eager execution off: {not tf.executing_eagerly()}), seed {seed}, "
+          f"working directory: the repository root ({REPO.name}/), {os.cpu_count()} CPU cores")
+    print(f"{QUICK_ENV}={'1: quick setting, every iteration count shrunk' if QUICK else ' unset: full settings'}")
+
+
+def scratch_dir(name):
+    """A folder for files a notebook writes under the quick setting (tests): a fresh temporary one."""
+    return pathlib.Path(tempfile.mkdtemp(prefix=f"ezgan-{name}-"))
+
+
+def logdir(name):
+    """TensorBoard folder of a notebook's run: ``tensorboard/<start time>-<name>`` (what ``make
+    tensorboard`` serves); under the quick setting a temporary folder, so tests leave no trace."""
+    from ezgan.train import new_logdir
+
+    root = scratch_dir(name) if QUICK else REPO / "tensorboard"
+    return f"{new_logdir(str(root))}-{name}"
+
+
+def save_fig(fig, name):
+    """Save ``fig`` as ``notebooks/figures/NAME.png`` (a temporary folder under the quick setting)."""
+    folder = scratch_dir("figures") if QUICK else FIGURES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return path
+
+
+def qualified_name(obj):
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def source_file(obj):
+    """The file ``obj`` is defined in, relative to the repository (e.g. ``ezgan/model.py``)."""
+    path = pathlib.Path(inspect.getsourcefile(obj)).resolve()
+    try:
+        return path.relative_to(REPO).as_posix()
+    except ValueError:
+        return str(path)
+
+
+class Source:
+    """The source of a function or class, displayed as highlighted code with where it lives.
+
+    Its plain-text form is exactly ``inspect.getsource(obj)``, and the display carries the object's
+    qualified name in its metadata, so a test can check a committed notebook against the module.
+    """
+
+    def __init__(self, obj):
+        self.name = qualified_name(obj)
+        self.file = source_file(obj)
+        self.line = inspect.getsourcelines(obj)[1]
+        self.code = inspect.getsource(obj)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        try:
+            from pygments import highlight
+            from pygments.formatters import HtmlFormatter
+            from pygments.lexers import PythonLexer
+
+            formatter = HtmlFormatter(noclasses=True, style="default")
+            body = highlight(self.code, PythonLexer(), formatter)
+        except ImportError:
+            body = f"<pre>{html.escape(self.code)}</pre>"
+        caption = (f"<div style='font-family: monospace; color: #555; margin-bottom: 2px'>"
+                   f"{html.escape(self.file)}, line {self.line}: <b>{html.escape(self.name.split('.', 2)[-1])}</b>"
+                   f"</div>")
+        data = {"text/plain": self.code, "text/html": caption + body}
+        metadata = {SOURCE_METADATA: {"object": self.name, "file": self.file}}
+        return data, metadata
+
+    def __repr__(self):
+        return self.code
+
+
+def show_source(*objects):
+    """Display the current source of each object (function, class, method) from the package."""
+    from IPython.display import display
+
+    for obj in objects:
+        display(Source(obj))
+
+
+def show_grid(images, columns=None, title=None, ax=None, figsize=None):
+    """Digits (n, 28, 28) in [0, 1] as one picture, dark strokes on white (``ezgan.sample.grid``)."""
+    import matplotlib.pyplot as plt
+
+    from ezgan.sample import grid
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize or (6, 6))
+    ax.imshow(grid(images, columns), cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def sigmoid(logits):
+    """The logistic function in numpy, without overflow warnings for large negative logits."""
+    import numpy as np
+
+    logits = np.asarray(logits, np.float64)
+    return np.exp(-np.logaddexp(0, -logits))
