@@ -20,7 +20,6 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ezgan.graph import build_graph, session_config  # noqa: E402

@@ -35,8 +35,8 @@ from tqdm.auto import tqdm  # noqa: E402
 from ezgan import hparams  # noqa: E402
 from ezgan.graph import build_graph, session_config  # noqa: E402
 from ezgan.mnist import MnistError, read_data_sets  # noqa: E402
-from ezgan.sample import (PRETRAINED_DIR, CheckpointError, check_variables, generate,  # noqa: E402
-                          resolve_checkpoint, sample)
+from ezgan.sample import (PRETRAINED_DIR, CheckpointError, generate,  # noqa: E402
+                          resolve_checkpoint, restored_session, sample)
 from ezgan.train import RUN_STATE, RunState  # noqa: E402
 
 v1 = tf.compat.v1
@@ -182,11 +182,7 @@ class Classifier:
             self.images = v1.placeholder(tf.float32, [None, 28, 28, 1], name="images")
             logits, self.features = classifier_network(self.images)
             self.log_probabilities = tf.nn.log_softmax(logits)
-            variables = v1.global_variables()
-            check_variables(prefix, variables)
-            saver = v1.train.Saver(var_list=variables)
-        self.sess = v1.Session(graph=self.graph, config=session_config())
-        saver.restore(self.sess, prefix)
+        self.sess = restored_session(self.graph, prefix)
         self.checkpoint = prefix
         info = pathlib.Path(prefix).parent / CLASSIFIER_INFO
         self.info = json.loads(info.read_text()) if info.exists() else {}

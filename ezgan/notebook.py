@@ -90,7 +90,8 @@ def setup(seed=SEED):
           f"matplotlib {matplotlib.__version__}")
     print(f"graph mode (eager execution off: {not tf.executing_eagerly()}), seed {seed}, "
           f"working directory: the repository root ({REPO.name}/), {os.cpu_count()} CPU cores")
-    print(f"{QUICK_ENV}={'1: quick setting, every iteration count shrunk' if QUICK else ' unset: full settings'}")
+    print(f"{QUICK_ENV}=1: quick setting, every iteration count shrunk" if QUICK
+          else f"{QUICK_ENV} unset: full settings")
 
 
 def scratch_dir(name):

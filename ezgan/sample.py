@@ -51,6 +51,17 @@ def check_variables(prefix, variables):
         raise CheckpointError(f"{prefix}: " + "; ".join(problems))
 
 
+def restored_session(graph, prefix):
+    """A session on ``graph`` with all its variables restored from ``prefix`` (checked first)."""
+    with graph.as_default():
+        variables = v1.global_variables()
+        check_variables(prefix, variables)
+        saver = v1.train.Saver(var_list=variables)
+    sess = v1.Session(graph=graph, config=session_config())
+    saver.restore(sess, prefix)
+    return sess
+
+
 def _check_noise(z, z_dim):
     z = np.asarray(z, np.float32)
     if z.ndim != 2 or z.shape[1] != z_dim:
@@ -86,11 +97,7 @@ class Sampler:
                     outputs.append(generator(self.z[copy * batch_size:(copy + 1) * batch_size], batch_size, z_dim))
             self.Gz_copies = tf.concat(outputs, axis=0)
             self.Gz = outputs[0]
-            variables = v1.global_variables()
-            check_variables(prefix, variables)
-            saver = v1.train.Saver(var_list=variables)
-        self.sess = v1.Session(graph=self.graph, config=session_config())
-        saver.restore(self.sess, prefix)
+        self.sess = restored_session(self.graph, prefix)
         self.checkpoint = prefix
 
     def noise(self, n, seed=None):

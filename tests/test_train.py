@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from ezgan.graph import build_graph, session_config
 from ezgan.sample import sample
-from ezgan.train import (TRAIN_CHECKPOINT, fast_iteration, literal_iteration, pretrain_step,
+from ezgan.train import (fast_iteration, literal_iteration, pretrain_step,
                          restore_or_initialize, step_noise, train)
 
 from conftest import REPO
