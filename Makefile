@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 RUN_DIR ?= $(HOME)/.cache/ezgan/runs/main
 
-.PHONY: install run test train resume bench notebooks tensorboard screenshot mnist-data classifier evaluate curve clean
+.PHONY: install run test train resume bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,7 @@ tensorboard: install
 	$(VENV)/bin/tensorboard --logdir tensorboard --host localhost --port 6006
 
 screenshot: install
-	$(PY) scripts/tensorboard_screenshot.py --logdir tensorboard --out-dir docs
+	$(PY) scripts/tensorboard_screenshot.py --logdir tensorboard/tutorial-run --out-dir docs
 
 classifier: install
 	$(PY) -m ezgan.evaluate train-classifier --out pretrained/classifier --epochs 6 --seed 0
@@ -53,6 +53,9 @@ evaluate: install
 
 curve: install
 	$(PY) -m ezgan evaluate curve --milestones $(RUN_DIR)/milestones --out pretrained/quality_curve --n 10000 --seed 0
+
+publish: install
+	$(PY) scripts/publish_pretrained.py --run $(RUN_DIR)
 
 mnist-data: install
 	$(PY) scripts/make_mnist_data.py

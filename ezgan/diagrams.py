@@ -129,22 +129,22 @@ def draw_network(layers, title=None, ax=None):
     largest = math.log(max(sizes) + 1)
     for row, (layer, size) in enumerate(zip(layers, sizes)):
         y = -row
-        width = 1.0 + 1.6 * math.log(size + 1) / largest
+        width = 1.7 + 1.1 * math.log(size + 1) / largest
         ax.add_patch(FancyBboxPatch((-width / 2, y - 0.3), width, 0.6,
                                     boxstyle="round,pad=0.02,rounding_size=0.12",
                                     facecolor=COLORS.get(layer.kind, "white"), edgecolor="#333333", linewidth=1))
         ax.text(0, y, layer.kind, ha="center", va="center", fontsize=9)
-        ax.text(1.55, y, layer.detail, ha="left", va="center", fontsize=8.5, color="#333333")
+        ax.text(1.75, y, layer.detail, ha="left", va="center", fontsize=8.5, color="#333333")
         plural = "" if layer.parameters == 1 else "s"
         params = f"  {layer.parameters:,} parameter{plural}" if layer.parameters else ""
-        ax.text(7.0, y, f"{layer.shape_text()}{params}", ha="left", va="center", fontsize=8.5,
+        ax.text(7.2, y, f"{layer.shape_text()}{params}", ha="left", va="center", fontsize=8.5,
                 family="monospace", color="#333333")
         if row:
             ax.annotate("", xy=(0, y + 0.3), xytext=(0, y + 0.7),
                         arrowprops=dict(arrowstyle="-|>", color="#333333", linewidth=1))
-    ax.text(1.55, 0.75, "what it does", fontsize=9, weight="bold")
-    ax.text(7.0, 0.75, "output shape, parameters", fontsize=9, weight="bold")
-    ax.set_xlim(-1.5, 12.8)
+    ax.text(1.75, 0.75, "what it does", fontsize=9, weight="bold")
+    ax.text(7.2, 0.75, "output shape, parameters", fontsize=9, weight="bold")
+    ax.set_xlim(-1.5, 13.0)
     ax.set_ylim(-len(layers) + 0.5, 1.1)
     ax.set_axis_off()
     if title:

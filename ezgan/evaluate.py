@@ -361,26 +361,32 @@ def run_pretrain_steps(milestones):
     return hparams.PRETRAIN_STEPS
 
 
-def quality_curve(milestones, out, evaluator, n=10_000, seed=0, pretrain_steps=None, progress=True):
+def quality_curve(milestones, out, evaluator, n=10_000, seed=0, pretrain_steps=None, progress=True,
+                  references=None, name=None):
     """Evaluate every milestone checkpoint; write OUT.csv, OUT.png (metrics against iterations) and OUT.json.
 
     Every checkpoint gets the same noise (``seed``), so the curve shows the generator changing, not
     the noise. Iteration = global step - pre-training steps. Returns (rows, reference rows).
+    ``references``: reference rows already computed with the same n and seed (else computed here).
+    ``name``: how the milestones folder is written in the title and the JSON (default: its path),
+    e.g. ``~/...`` rather than a home directory's absolute path in files that get published.
     """
     checkpoints = milestone_checkpoints(milestones)
     pretrain_steps = run_pretrain_steps(milestones) if pretrain_steps is None else pretrain_steps
-    references = evaluator.reference_rows(n, seed)
+    references = evaluator.reference_rows(n, seed) if references is None else references
     rows = []
     for step, prefix in tqdm(checkpoints, disable=not progress, unit="checkpoint", desc="evaluating"):
-        rows.append(dict(iteration=step - pretrain_steps, step=step, checkpoint=prefix,
+        shown = prefix if name is None else str(pathlib.PurePath(name) / pathlib.Path(prefix).name)
+        rows.append(dict(iteration=step - pretrain_steps, step=step, checkpoint=shown,
                          **evaluator.evaluate(sample(n, seed, prefix))))
+    name = str(milestones) if name is None else str(name)
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_curve_csv(rows, out.with_suffix(".csv"))
     plot_curve(rows, references, out.with_suffix(".png"),
-               title=f"{milestones}: {n:,} digits per point, noise seed {seed}")
+               title=f"{name}: {n:,} digits per point, noise seed {seed}")
     out.with_suffix(".json").write_text(json.dumps(
-        dict(milestones=str(milestones), n=n, seed=seed, pretrain_steps=pretrain_steps,
+        dict(milestones=name, n=n, seed=seed, pretrain_steps=pretrain_steps,
              classifier_test_accuracy=evaluator.classifier.info.get("test_accuracy"), references=references,
              rows=rows),
         indent=1) + "\n")

@@ -1,0 +1,656 @@
+"""Publishing a training run: what ``pretrained/`` and ``tensorboard/tutorial-run/`` ship.
+
+``scripts/publish_pretrained.py`` (``make publish``) is the command line; each step is a function
+here, so the tests can run them on a tiny run:
+
+1. ``export_latest``: the run's latest model checkpoint -> ``pretrained/`` (``ezgan.train.export_model``);
+2. ``write_samples``: the run's fixed-noise grid from that checkpoint -> ``pretrained/samples.png``;
+3. ``training_gif``: the run's fixed-noise grids across training -> ``pretrained/training.gif``;
+4. ``thin_events`` + ``write_events``: the run's TensorBoard events -> ``tensorboard/tutorial-run/``,
+   every scalar, the graph, the images every ``IMAGE_EVERY`` iterations, orphaned steps purged;
+5. ``evaluate_checkpoint`` (and ``ezgan.evaluate.quality_curve``) -> ``pretrained/evaluation.json``,
+   ``pretrained/quality_curve.{csv,png,json}``;
+6. ``render_model_card``: ``pretrained/MODEL_CARD.md``, every number read from the files above and
+   from ``pretrained/publish.json`` (the facts of the publication: machine, run, GIF, events).
+
+The run folder is only read: the run may still be training while it is published.
+"""
+import collections
+import datetime
+import io
+import json
+import os
+import pathlib
+import platform
+import re
+import shutil
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from ezgan import evaluate, hparams
+from ezgan.sample import PRETRAINED_DIR, Sampler, resolve_checkpoint, save_grid
+from ezgan.train import RUN_STATE, export_model, fixed_noise
+
+v1 = tf.compat.v1
+REPO = PRETRAINED_DIR.parent
+DEFAULT_RUN = "~/.cache/ezgan/runs/main"
+TENSORBOARD_COPY = REPO / "tensorboard" / "tutorial-run"
+PUBLISH_INFO = "publish.json"   # the facts of a publication that no other shipped file holds
+MODEL_CARD = "MODEL_CARD.md"
+IMAGE_EVERY = 1000              # image summaries kept in the TensorBoard copy: every this many iterations
+TENSORBOARD_MAX_BYTES = 10 * 1024 * 1024
+MAX_FRAMES = 40
+GIF_MAX_BYTES = 3_000_000
+GIF_FRAME_MS = 200
+GIF_LAST_FRAME_MS = 3000
+GIF_SCALES = (2 / 3, 1 / 2, 1 / 3)  # of the grids' size (3 screen pixels per digit pixel): largest that fits
+GIF_GRAY_LEVELS = 32               # grays in a frame: LZW packs 32 levels into half the bytes of 256
+GRID_NAME = re.compile(r"step(\d+)\.png")
+
+
+def shown_path(path):
+    """``path`` as published files should show it: relative to the repository, else ``~/...``, else absolute."""
+    path = pathlib.Path(path).expanduser().absolute()
+    for root, prefix in ((REPO, ""), (pathlib.Path.home(), "~/")):
+        try:
+            return prefix + str(path.relative_to(root))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def checkpoint_step(prefix):
+    """The global step a checkpoint prefix ends with (``.../model.ckpt-6300`` -> 6300)."""
+    found = re.search(r"-(\d+)$", str(prefix))
+    if not found:
+        raise ValueError(f"{prefix}: not a numbered checkpoint (NAME-STEP)")
+    return int(found.group(1))
+
+
+# 1. Export ---------------------------------------------------------------------------------------
+
+def latest_checkpoint_and_state(run_dir, attempts=20, wait=0.5):
+    """(prefix, run state) of the run's latest model checkpoint, the run.json written with it.
+
+    A training run saves its checkpoints first and run.json last: while it is between the two the
+    step numbers differ, so this waits for them to agree (then the wall time in run.json is the
+    checkpoint's own).
+    """
+    run_dir = pathlib.Path(run_dir).expanduser()
+    if not (run_dir / RUN_STATE).exists():
+        raise FileNotFoundError(f"{run_dir}: no {RUN_STATE} here; is this a training run's --checkpoint-dir?")
+    for _ in range(attempts):
+        prefix = resolve_checkpoint(run_dir)
+        state = json.loads((run_dir / RUN_STATE).read_text())
+        if state["step"] == checkpoint_step(prefix):
+            return prefix, state
+        time.sleep(wait)
+    raise RuntimeError(f"{run_dir}: {RUN_STATE} (step {state['step']}) does not match the latest "
+                       f"checkpoint {prefix}")
+
+
+def export_latest(run_dir, out_dir):
+    """Export the run's latest model checkpoint to ``out_dir``; returns (exported prefix, the run's state).
+
+    ``export_model`` writes ``out_dir/run.json`` from the run's run.json as it finds it; should
+    the run have saved a newer checkpoint in between, the wall time written is set back to the
+    exported checkpoint's.
+    """
+    source, state = latest_checkpoint_and_state(run_dir)
+    saved = export_model(source, out_dir)
+    exported = pathlib.Path(out_dir) / RUN_STATE
+    written = json.loads(exported.read_text())
+    if written["elapsed_seconds"] != state["elapsed_seconds"]:
+        written["elapsed_seconds"] = state["elapsed_seconds"]
+        exported.write_text(json.dumps(written, indent=1))
+    return saved, dict(state, checkpoint=source)
+
+
+# 2. Samples --------------------------------------------------------------------------------------
+
+def write_samples(sampler, seed, out):
+    """The run's fixed-noise grid (10 x 10, the noise of every grid in its grids/) from ``sampler``'s checkpoint."""
+    images = sampler.generate(fixed_noise(seed, sampler.z_dim))
+    save_grid(images, out, columns=10)
+    return images
+
+
+# 3. GIF ------------------------------------------------------------------------------------------
+
+def grid_files(grids_dir, until_step=None):
+    """[(global step, path)] of the run's ``grids/stepNNNNNNN.png``, by step, up to ``until_step``."""
+    found = []
+    for path in pathlib.Path(grids_dir).expanduser().glob("step*.png"):
+        match = GRID_NAME.fullmatch(path.name)
+        if match and (until_step is None or int(match.group(1)) <= until_step):
+            found.append((int(match.group(1)), path))
+    if not found:
+        raise FileNotFoundError(f"{grids_dir}: no grids (stepNNNNNNN.png) here")
+    return sorted(found)
+
+
+def select_frames(items, max_frames=MAX_FRAMES):
+    """At most ``max_frames`` of ``items``, evenly spread, always the first and the last."""
+    items = list(items)
+    if max_frames < 2:
+        raise ValueError(f"max_frames must be at least 2 (the first and the last), got {max_frames}")
+    if len(items) <= max_frames:
+        return items
+    indices = np.unique(np.round(np.linspace(0, len(items) - 1, max_frames)).astype(int))
+    return [items[index] for index in indices]
+
+
+def _font(size):
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # a Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def labelled_frame(path, label, scale, levels=GIF_GRAY_LEVELS):
+    """A grid image scaled by ``scale`` and reduced to ``levels`` grays, under a white band carrying ``label``.
+
+    Nearest-neighbour scaling: at 2/3 or 1/3 of a grid saved with 3 pixels per digit pixel, every
+    digit pixel becomes exactly 2 or 1 pixels, as sharp as the grid.
+    """
+    from PIL import Image, ImageDraw
+
+    with Image.open(path) as image:
+        grid = image.convert("L")
+    width, height = round(grid.width * scale), round(grid.height * scale)
+    top = levels - 1
+    grid = grid.resize((width, height), Image.NEAREST).point(
+        [round(round(value * top / 255) * 255 / top) for value in range(256)])
+    band = max(16, round(0.045 * width))
+    frame = Image.new("L", (width, height + band), 255)
+    frame.paste(grid, (0, band))
+    draw = ImageDraw.Draw(frame)
+    font = _font(round(band * 0.7))
+    left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+    draw.text(((width - (right - left)) / 2 - left, (band - (bottom - top)) / 2 - top), label, fill=0, font=font)
+    return frame
+
+
+def training_gif(grids_dir, out, pretrain_steps, until_step=None, max_frames=MAX_FRAMES, max_bytes=GIF_MAX_BYTES,
+                 scales=GIF_SCALES, frame_ms=GIF_FRAME_MS, last_frame_ms=GIF_LAST_FRAME_MS):
+    """The fixed-noise grid across training as an animated GIF, each frame labelled with its iteration.
+
+    The largest of ``scales`` whose GIF stays under ``max_bytes`` is used; the last frame is held
+    ``last_frame_ms``. Returns a description (frames, iterations, scale, size in bytes).
+    """
+    available = grid_files(grids_dir, until_step)
+    chosen = select_frames(available, max_frames)
+    iterations = [step - pretrain_steps for step, _ in chosen]
+    durations = [frame_ms] * (len(chosen) - 1) + [last_frame_ms]
+    for scale in scales:
+        frames = [labelled_frame(path, f"iteration {iteration:,}", scale)
+                  for iteration, (_, path) in zip(iterations, chosen)]
+        buffer = io.BytesIO()
+        frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations,
+                       loop=0, optimize=True)
+        if buffer.tell() <= max_bytes:
+            out = pathlib.Path(out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(buffer.getvalue())
+            return dict(frames=len(chosen), grids=len(available), iterations=iterations, scale=round(scale, 4),
+                        width=frames[0].width, height=frames[0].height, bytes=buffer.tell(),
+                        frame_ms=frame_ms, last_frame_ms=last_frame_ms)
+    raise RuntimeError(f"{out}: even at scale {scales[-1]:.2f} the GIF of {len(chosen)} frames takes "
+                       f"{buffer.tell():,} bytes, more than {max_bytes:,}; lower max_frames")
+
+
+# 4. TensorBoard events ---------------------------------------------------------------------------
+
+def event_files(logdir):
+    """A logdir's event files in the order TensorBoard reads them (by name: the start time comes first)."""
+    files = sorted(pathlib.Path(logdir).expanduser().glob("*tfevents*"))
+    if not files:
+        raise FileNotFoundError(f"{logdir}: no TensorBoard event files here")
+    return files
+
+
+def read_events(path, problems=None):
+    """The events of one file. A truncated last record (a run still writing, or killed mid-write)
+    ends the file instead of failing; it is noted in ``problems`` (a list) when given."""
+    iterator = v1.train.summary_iterator(str(path))
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.DataLossError as error:
+            if problems is not None:
+                problems.append(f"{pathlib.Path(path).name}: {error.message.strip()}")
+            return
+
+
+def is_image(value):
+    return value.WhichOneof("value") == "image" or value.metadata.plugin_data.plugin_name == "images"
+
+
+def thin_summary(event, image_every):
+    """The event itself at a multiple of ``image_every``, else a copy without its images (None if nothing is left)."""
+    if event.step % image_every == 0 or not any(is_image(value) for value in event.summary.value):
+        return event
+    kept = [value for value in event.summary.value if not is_image(value)]
+    if not kept:
+        return None
+    thinned = v1.Event()
+    thinned.CopyFrom(event)
+    del thinned.summary.value[:]
+    thinned.summary.value.extend(kept)
+    return thinned
+
+
+def thin_events(files, image_every=IMAGE_EVERY, until=None):
+    """The events of a run's event files as the TensorBoard copy keeps them; returns (events, statistics).
+
+    * every scalar; image summaries only at steps that are multiples of ``image_every``;
+    * the first graph and the first meta graph; no file_version (the writer adds its own) and no
+      session logs (their work is done here);
+    * a SessionLog START at step s (written when a run resumes) drops the summaries kept so far at
+      steps >= s, as TensorBoard does (its ``_Purge`` keeps ``step < s``): the orphans a killed
+      run logged after its last checkpoint, which the resumed run logs again;
+    * ``until``: summaries at steps >= until are dropped too (the copy then ends where a run
+      stopped at that iteration and resumed from there would).
+
+    The summaries left must have strictly increasing steps, or a ValueError says where not.
+    """
+    kept, graphs, problems = [], set(), []
+    stats = collections.Counter(sessions=0, purged=0, after_until=0, images_dropped=0)
+    for path in files:
+        for event in read_events(path, problems):
+            kind = event.WhichOneof("what")
+            stats[f"read_{kind}"] += 1
+            if kind in ("graph_def", "meta_graph_def"):
+                if kind not in graphs:
+                    graphs.add(kind)
+                    kept.append(event)
+            elif kind == "session_log":
+                if event.session_log.status == v1.SessionLog.START:
+                    stats["sessions"] += 1
+                    before = len(kept)
+                    kept = [old for old in kept if not (old.HasField("summary") and old.step >= event.step)]
+                    stats["purged"] += before - len(kept)
+            elif kind == "summary":
+                if until is not None and event.step >= until:
+                    stats["after_until"] += 1
+                    continue
+                thinned = thin_summary(event, image_every)
+                if thinned is not None:
+                    kept.append(thinned)
+                    if thinned is not event:
+                        stats["images_dropped"] += sum(map(is_image, event.summary.value))
+    steps = [event.step for event in kept if event.HasField("summary")]
+    for earlier, later in zip(steps, steps[1:]):
+        if later <= earlier:
+            raise ValueError(f"after the purge, step {later} follows step {earlier}: duplicate or out-of-order "
+                             f"summaries in {', '.join(path.name for path in files)}")
+    summaries = [event for event in kept if event.HasField("summary")]
+    stats.update(
+        summary_events=len(summaries),
+        scalar_values=sum(not is_image(value) for event in summaries for value in event.summary.value),
+        image_values=sum(is_image(value) for event in summaries for value in event.summary.value),
+        image_steps=sum(any(map(is_image, event.summary.value)) for event in summaries),
+        graphs=len(graphs))
+    stats = dict(stats, first_step=steps[0] if steps else None, last_step=steps[-1] if steps else None,
+                 truncated=problems, files=[path.name for path in files])
+    return kept, stats
+
+
+def folder_bytes(folder):
+    return sum(path.stat().st_size for path in pathlib.Path(folder).rglob("*") if path.is_file())
+
+
+def write_events(events, out_dir, max_bytes=TENSORBOARD_MAX_BYTES):
+    """Replace ``out_dir`` with one event file holding ``events``; returns its size in bytes.
+
+    Raises RuntimeError when the folder comes out larger than ``max_bytes``.
+    """
+    out_dir = pathlib.Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    with tf.Graph().as_default():  # FileWriter refuses eager mode; a graph context is enough
+        writer = v1.summary.FileWriter(str(out_dir))
+        try:
+            for event in events:
+                writer.add_event(event)
+        finally:
+            writer.close()
+    size = folder_bytes(out_dir)
+    if size > max_bytes:
+        raise RuntimeError(f"{out_dir} takes {size:,} bytes, more than the {max_bytes:,} allowed: "
+                           f"keep fewer images (a larger image_every)")
+    return size
+
+
+# 5. Evaluation -----------------------------------------------------------------------------------
+
+def evaluate_checkpoint(sampler, evaluator, n, seed, name):
+    """The evaluator's rows for ``sampler``'s checkpoint (named ``name``) and the reference rows.
+
+    Returns (the record ``python -m ezgan evaluate --references --json`` writes, the reference rows).
+    ``sampler.sample(n, seed)`` is ``ezgan.sample.sample(n, seed, checkpoint)``: the same digits.
+    """
+    rows = {name: evaluator.evaluate(sampler.sample(n, seed))}
+    references = evaluator.reference_rows(n, seed)
+    rows.update(references)
+    classifier = evaluator.classifier
+    record = dict(checkpoint=name, n=n, seed=seed, classifier=shown_path(classifier.checkpoint),
+                  classifier_test_accuracy=classifier.info.get("test_accuracy"), rows=rows)
+    return record, references
+
+
+# 6. Model card -----------------------------------------------------------------------------------
+
+def machine():
+    """CPU model and core count of this machine, from /proc/cpuinfo where there is one."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return dict(cpu=cpu, cores=os.cpu_count(), gpus=len(tf.config.list_physical_devices("GPU")),
+                system=f"{platform.system()} {platform.release()}")
+
+
+def train_command(run, state):
+    """The command that started the run (its schedule flags only where they differ from the tutorial's)."""
+    flags = [f"--seed {state['seed']}"]
+    if state["pretrain_steps"] != hparams.PRETRAIN_STEPS:
+        flags.append(f"--pretrain-steps {state['pretrain_steps']}")
+    if state["iterations"] != hparams.ITERATIONS:
+        flags.append(f"--iterations {state['iterations']}")
+    return f"python -m ezgan train {' '.join(flags)} --checkpoint-dir {run} --logdir {run}/tensorboard"
+
+
+def _duration(seconds):
+    hours, rest = divmod(round(seconds), 3600)
+    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
+
+
+def _gpus(count):
+    return "no GPU" if not count else f"{count} GPU{'s' if count > 1 else ''}"
+
+
+def _reference(rows, start):
+    for name, row in rows.items():
+        if name.startswith(start):
+            return name, row
+    return None, None
+
+
+def _metrics_table(rows, first_label):
+    lines = ["| digits | classifier score | Fréchet distance | KL(digits ‖ uniform) | "
+             f"labelled with p ≥ {evaluate.CONFIDENT} |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for number, (name, row) in enumerate(rows.items()):
+        label = first_label if number == 0 else name
+        lines.append(f"| {label} | {row['classifier_score']:.3f} ± {row['classifier_score_std']:.3f} | "
+                     f"{row['frechet_distance']:.3f} | {row['digit_kl']:.4f} | {100 * row['confident_share']:.1f}% |")
+    return "\n".join(lines)
+
+
+def _shares_table(rows, first_label):
+    lines = ["| digits | " + " | ".join(str(digit) for digit in range(10)) + " |",
+             "| --- |" + " ---: |" * 10]
+    for number, (name, row) in enumerate(rows.items()):
+        label = first_label if number == 0 else name
+        lines.append(f"| {label} | " + " | ".join(f"{100 * share:.1f}" for share in row["digit_shares"]) + " |")
+    return "\n".join(lines)
+
+
+def curve_sentence(curve):
+    """What the quality curve shows, in words, from its rows and reference rows."""
+    rows = curve["rows"]
+    first, last = rows[0], rows[-1]
+    if len(rows) == 1:
+        text = (f"So far there is one milestone, iteration {first['iteration']:,}: classifier score "
+                f"{first['classifier_score']:.2f}, Fréchet distance {first['frechet_distance']:.1f}.")
+    else:
+        best_score = max(rows, key=lambda row: row["classifier_score"])
+        best_distance = min(rows, key=lambda row: row["frechet_distance"])
+        text = (f"Over {len(rows)} milestones, from iteration {first['iteration']:,} to {last['iteration']:,}, "
+                f"the classifier score went from {first['classifier_score']:.2f} to {last['classifier_score']:.2f} "
+                f"(best {best_score['classifier_score']:.2f}, at iteration {best_score['iteration']:,}) and the "
+                f"Fréchet distance from {first['frechet_distance']:.1f} to {last['frechet_distance']:.1f} "
+                f"(best {best_distance['frechet_distance']:.1f}, at iteration {best_distance['iteration']:,}).")
+    _, real = _reference(curve["references"], "real training images")
+    _, untrained = _reference(curve["references"], "untrained generator")
+    if real and untrained:
+        text += (f" For scale: {curve['n']:,} real training images score {real['classifier_score']:.2f} at "
+                 f"distance {real['frechet_distance']:.1f}, the untrained generator "
+                 f"{untrained['classifier_score']:.2f} at {untrained['frechet_distance']:.1f}.")
+    return text
+
+
+DEVIATIONS = """\
+The networks, losses, optimizers, learning rates, batch size and schedule are the tutorial's
+(`ezgan/hparams.py`); the variables carry the original checkpoint's names and shapes. What differs
+in how it was trained (README, "What is faithful, and what changed"):
+
+- **The two discriminator updates are ordered and locked.** The tutorial runs `d_trainer_real` and
+  `d_trainer_fake` in one `sess.run`, so both write the same weights at once, unlocked, and two
+  identical runs end differently. Here their Adam optimizers use `use_locking=True` and the
+  training step applies the real-image update, then the fake-image one, both computed from the
+  weights the step started with. One op (`train_step`) does the whole iteration (D on real and
+  fake, then G on fresh noise through the updated D); a test shows it matches the tutorial's
+  two-call loop (`--literal`).
+- **Deterministic inputs.** The tutorial drew its noise and shuffled its data with NumPy's
+  unseeded global generator. Here the real batch and the three noise batches of every step are
+  functions of the seed and the step (the 55,000 training images are reshuffled every epoch as a
+  function of seed and epoch), so the run is reproducible and `--resume` continues exactly where
+  a checkpoint left off.
+- **Summaries as in the tutorial**: every 10 iterations a separate `sess.run`, after the training
+  step, computes the losses and five images on the step's real batch and fresh noise; they do not
+  feed back into training.
+- **Batch norm as `tf.contrib.layers.batch_norm` did it**, written out since contrib is gone:
+  centred, no scale, epsilon 1e-5, always the statistics of the batch in hand; its moving averages
+  exist but are never updated, as in the tutorial (so sampling also generates in batches of 50).
+- **`tf.nn.bias_add`** in place of `+ bias`: the same sums, fused into the convolution.
+"""
+
+
+def render_model_card(pretrained_dir=PRETRAINED_DIR):
+    """MODEL_CARD.md's text, every number read from the files in ``pretrained_dir``.
+
+    Needs run.json, publish.json, evaluation.json and classifier/classifier.json; the curve,
+    sample and GIF sections appear when quality_curve.json, samples.png and training.gif exist.
+    """
+    folder = pathlib.Path(pretrained_dir)
+
+    def load(name):
+        return json.loads((folder / name).read_text())
+
+    run, info, evaluation = load(RUN_STATE), load(PUBLISH_INFO), load("evaluation.json")
+    classifier_file = folder / "classifier" / evaluate.CLASSIFIER_INFO
+    classifier = json.loads(classifier_file.read_text()) if classifier_file.exists() else {}
+    iterations, target = run["iterations"], info["target_iterations"]
+    card = [f"# Model card: ezgan's pretrained GAN (iteration {iterations:,})", ""]
+    card += ["The generator and discriminator of the MNIST GAN of the O'Reilly tutorial \"Generative Adversarial "
+             "Networks for Beginners\" (Jon Bruner and Adit Deshpande, 2017), trained by this project on TensorFlow "
+             f"{info['tensorflow']} in the tutorial's TF1 style. This card and the files beside it (all but "
+             f"`classifier/`) were written by `make publish` (`scripts/publish_pretrained.py`) on "
+             f"{info['published']}, from the training run in `{info['run']}`.", ""]
+    if iterations < target:
+        card += [f"**Interim checkpoint: {iterations:,} of the {target:,} iterations the run is going to train.** "
+                 "The run was still training when this was published; `make publish` replaces these files "
+                 "with a later checkpoint.", ""]
+    else:
+        card += [f"The run is complete: all {target:,} iterations.", ""]
+
+    wall = run["elapsed_seconds"]
+    sessions = info["tensorboard"].get("sessions", 1)
+    resumed = (f"resumed {sessions - 1} time{'s' if sessions > 2 else ''} with "
+               f"`python -m ezgan train --resume --checkpoint-dir {info['run']}`" if sessions > 1
+               else "not resumed so far; an interrupted run continues with "
+                    f"`python -m ezgan train --resume --checkpoint-dir {info['run']}`")
+    card += ["## Training", "",
+             "| | |", "| --- | --- |",
+             f"| command | `{info['command']}` ({resumed}) |",
+             f"| seed | {run['seed']} (initial weights, data order, noise) |",
+             f"| schedule | {run['pretrain_steps']:,} discriminator pre-training steps, then iterations of one "
+             f"D step and one G step, batches of {hparams.BATCH_SIZE} |",
+             f"| iterations reached | {iterations:,} of {target:,} (global step {run['step']:,}) |",
+             f"| wall time | {_duration(wall)} ({wall:,.0f} s, {wall / max(iterations, 1) * 1000:.0f} ms per "
+             "iteration, pre-training included) |",
+             f"| machine | {info['machine']['cpu']}, {info['machine']['cores']} cores, "
+             f"{_gpus(info['machine'].get('gpus', 0))}; {info['machine']['system']} |",
+             f"| software | TensorFlow {info['tensorflow']}, Python {info['python']} |",
+             f"| checkpoint | `{run_prefix(run)}` (model variables only, the original's layout), "
+             f"from `{info['checkpoint']}` |", "",
+             "The wall time is the training process's own clock, summed over its sessions (time between "
+             "sessions not counted). Training shared the machine's cores with other work (tests, notebooks, "
+             "evaluations), so the machine alone would be faster.", "",
+             "### How training differs from the tutorial", "", DEVIATIONS]
+
+    rows = evaluation["rows"]
+    accuracy = evaluation.get("classifier_test_accuracy") or classifier.get("test_accuracy")
+    first_label = f"**this checkpoint** (iteration {iterations:,})"
+    card += ["## Evaluation", "",
+             f"{evaluation['n']:,} digits generated from noise seed {evaluation['seed']}, judged by the project's "
+             f"MNIST classifier (`{evaluation['classifier']}`, {100 * accuracy:.2f}% on the MNIST test set), "
+             "next to reference rows that give the numbers their scale. Classifier score: the Inception Score "
+             f"with this classifier (10 at most; mean ± std over {evaluate.SPLITS} splits). Fréchet distance: "
+             f"FID's formula on the classifier's {evaluate.FEATURES} penultimate features, against the MNIST "
+             "test set's. Then how evenly the predicted digits are spread, and how many are labelled with "
+             f"probability ≥ {evaluate.CONFIDENT}.", "",
+             _metrics_table(rows, first_label), "",
+             "Share of each predicted digit (%):", "",
+             _shares_table(rows, first_label), "",
+             f"Reproduce: `python -m ezgan evaluate --checkpoint pretrained --n {evaluation['n']} "
+             f"--seed {evaluation['seed']} --references` (`make evaluate` also writes `pretrained/evaluation.json`).",
+             ""]
+
+    if (folder / "quality_curve.json").exists():
+        curve = load("quality_curve.json")
+        card += ["## Quality across training", "",
+                 "![quality curve](quality_curve.png)", "",
+                 f"Every milestone checkpoint of the run (one every 5,000 iterations) judged like the row above, "
+                 f"{curve['n']:,} digits from noise seed {curve['seed']} each (the same noise for all). "
+                 + curve_sentence(curve) + " The numbers are in `quality_curve.csv` and `quality_curve.json`.", "",
+                 f"Reproduce: `python -m ezgan evaluate curve --milestones {curve['milestones']} "
+                 f"--out pretrained/quality_curve --n {curve['n']} --seed {curve['seed']}` (`make curve`).", ""]
+
+    if (folder / "samples.png").exists():
+        card += ["## Samples", "",
+                 "![100 digits from the fixed noise](samples.png)", "",
+                 f"The run's fixed-noise grid, drawn by this checkpoint: 100 noise vectors "
+                 f"(`ezgan.train.fixed_noise({run['seed']}, {hparams.Z_DIM})`), the same ones behind every grid the "
+                 "run saved as it trained, so this is the last frame of the animation below. Reproduce: "
+                 "`make publish`. Other digits: `python -m ezgan sample --checkpoint pretrained --n 64 --seed 0 "
+                 "--out digits.png` (`make run` writes these to `samples.png` in the repository's root).", ""]
+    if (folder / "training.gif").exists():
+        gif = info["gif"]
+        card += ["## Training, animated", "",
+                 "![the fixed-noise grid across training](training.gif)", "",
+                 "The fixed-noise grid at "
+                 + (f"each of the run's {gif['grids']}" if gif["frames"] == gif["grids"]
+                    else f"{gif['frames']} of the run's {gif['grids']}, evenly spread,")
+                 + f" checkpoints, from iteration "
+                 f"{gif['iterations'][0]:,} (just after pre-training) to {gif['iterations'][-1]:,}, "
+                 f"{gif['frame_ms']} ms a frame, the last held {gif['last_frame_ms'] / 1000:g} s "
+                 f"({gif['width']}×{gif['height']} pixels, {gif['bytes'] / 1e6:.1f} MB). Reproduce: "
+                 "`make publish` (from the run's `grids/`).", ""]
+
+    events = info["tensorboard"]
+    card += ["## TensorBoard", "",
+             f"`{events['path']}/` holds the run's events up to iteration {iterations:,} "
+             f"({events['bytes'] / 1e6:.1f} MB): the three losses every {hparams.SUMMARY_EVERY} iterations "
+             f"({events['summary_events']:,} points each, iterations {events['first_step']:,} to "
+             f"{events['last_step']:,}), the graph, and the five generated images every "
+             f"{events['image_every']:,} iterations ({events['image_steps']:,} steps; the run logged them every "
+             f"{hparams.SUMMARY_EVERY}). `make tensorboard` serves it; `make publish` rewrites it.", ""]
+
+    card += ["## Reproduce", "",
+             "```bash",
+             f"{info['command']}   # train (hours on a CPU)",
+             f"python -m ezgan train --resume --checkpoint-dir {info['run']}   # continue after an interruption",
+             "make publish   # pretrained/ (checkpoint, samples.png, training.gif, evaluation, curve, this card) "
+             "and tensorboard/tutorial-run/",
+             f"python -m ezgan evaluate --checkpoint pretrained --n {evaluation['n']} --seed {evaluation['seed']} "
+             "--references   # the evaluation table alone",
+             "```", "",
+             "Training is deterministic on a given machine and TensorFlow build; another CPU or build may round "
+             "differently and end elsewhere.", ""]
+    return "\n".join(card)
+
+
+def run_prefix(run):
+    return f"pretrained/model.ckpt-{run['step']}"
+
+
+# The whole publication -------------------------------------------------------------------------
+
+def publish(run_dir=DEFAULT_RUN, out_dir=PRETRAINED_DIR, tensorboard_out=TENSORBOARD_COPY, n=10_000, seed=0,
+            curve=True, classifier=evaluate.CLASSIFIER_DIR, image_every=IMAGE_EVERY, log=print):
+    """Every step above, in order; ``log`` gets a line per step (with its time)."""
+    run_dir = pathlib.Path(run_dir).expanduser()
+    out_dir = pathlib.Path(out_dir)
+    clock = time.perf_counter()
+
+    def done(what):
+        nonlocal clock
+        now = time.perf_counter()
+        log(f"[{now - clock:6.1f} s] {what}")
+        clock = now
+
+    exported, state = export_latest(run_dir, out_dir)
+    step = checkpoint_step(exported)
+    iteration = step - state["pretrain_steps"]
+    done(f"exported {shown_path(state['checkpoint'])} -> {shown_path(exported)} (iteration {iteration:,})")
+
+    sampler = Sampler(out_dir)
+    try:
+        write_samples(sampler, state["seed"], out_dir / "samples.png")
+        done(f"wrote {shown_path(out_dir / 'samples.png')}")
+
+        gif = training_gif(run_dir / "grids", out_dir / "training.gif", state["pretrain_steps"], until_step=step)
+        done(f"wrote {shown_path(out_dir / 'training.gif')}: {gif['frames']} frames of {gif['grids']}, "
+             f"{gif['width']}x{gif['height']}, {gif['bytes']:,} bytes")
+
+        events, stats = thin_events(event_files(run_dir / "tensorboard"), image_every, until=iteration)
+        size = write_events(events, tensorboard_out)
+        for problem in stats["truncated"]:
+            log(f"  note: {problem} (a run still writing: the record is left out)")
+        done(f"wrote {shown_path(tensorboard_out)}: {size:,} bytes ({size / 2**20:.2f} MiB); "
+             f"{stats['summary_events']:,} summaries (iterations {stats['first_step']}..{stats['last_step']}), "
+             f"images at {stats['image_steps']} steps, {stats['purged']} orphaned summaries purged, "
+             f"{stats['sessions']} session(s)")
+
+        evaluator = evaluate.Evaluator(classifier)
+        try:
+            record, references = evaluate_checkpoint(sampler, evaluator, n, seed, shown_path(exported))
+            (out_dir / "evaluation.json").write_text(json.dumps(record, indent=1) + "\n")
+            log(evaluate.format_table(record["rows"]))
+            done(f"wrote {shown_path(out_dir / 'evaluation.json')}")
+            if curve:
+                milestones = run_dir / "milestones"
+                rows, _ = evaluate.quality_curve(milestones, out_dir / "quality_curve", evaluator, n, seed,
+                                                 references=references, name=shown_path(milestones))
+                log(evaluate.format_table({f"iteration {row['iteration']:,}": row for row in rows}))
+                done(f"wrote {shown_path(out_dir / 'quality_curve')}.{{csv,png,json}}: {len(rows)} milestone(s)")
+        finally:
+            evaluator.close()
+    finally:
+        sampler.close()
+
+    info = dict(
+        run=shown_path(run_dir), checkpoint=shown_path(state["checkpoint"]),
+        command=train_command(shown_path(run_dir), state), target_iterations=state["iterations"],
+        machine=machine(), tensorflow=tf.__version__, python=platform.python_version(),
+        published=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        gif=gif,
+        tensorboard=dict(path=shown_path(tensorboard_out), bytes=size, image_every=image_every,
+                         **{key: value for key, value in stats.items() if key != "truncated"}))
+    (out_dir / PUBLISH_INFO).write_text(json.dumps(info, indent=1) + "\n")
+    (out_dir / MODEL_CARD).write_text(render_model_card(out_dir))
+    done(f"wrote {shown_path(out_dir / PUBLISH_INFO)} and {shown_path(out_dir / MODEL_CARD)}")
+    return info

@@ -1,0 +1,162 @@
+"""The notebook series in notebooks/.
+
+* every notebook runs top to bottom in a fresh, real Jupyter kernel under the quick setting
+  (``EZGAN_QUICK=1``), through ``scripts/run_notebooks.py``; any cell error fails;
+* the committed notebooks are complete full-settings runs: every code cell executed, in order,
+  no error output, pictures included;
+* the source a committed notebook shows (``ezgan.notebook.show_source``) is the package's current
+  source, so a changed module with stale notebooks fails here (fix: ``make notebooks``);
+* the graph-building cells of notebooks 2 and 3 can be run again in the same kernel;
+* the helpers the notebooks rely on (``ezgan.diagrams``, ``ezgan.notebook``) do what they say.
+"""
+import importlib
+import importlib.util
+import inspect
+
+import nbformat
+import pytest
+import tensorflow as tf
+
+from ezgan import diagrams, notebook
+from ezgan.hparams import BATCH_SIZE, Z_DIM
+from ezgan.model import discriminator, generator
+
+from conftest import REPO
+
+v1 = tf.compat.v1
+SERIES = ["01_loading_mnist", "02_discriminator", "03_generator", "04_losses", "05_optimizers_and_tensorboard",
+          "06_training", "07_pretrained_model", "08_training_difficulties"]
+REBUILD_TAG = "rebuild"
+
+
+def load_runner():
+    spec = importlib.util.spec_from_file_location("run_notebooks", REPO / "scripts" / "run_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run_notebooks = load_runner()
+PATHS = run_notebooks.notebook_paths()
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(nb):
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def test_the_series_is_complete_and_in_order():
+    assert [path.stem for path in PATHS] == SERIES
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_notebook_runs_top_to_bottom_in_a_fresh_kernel(path):
+    nb = run_notebooks.execute(read(path), quick=True)
+    setup_output = "".join(output.get("text", "") for output in code_cells(nb)[0].outputs)
+    assert "EZGAN_QUICK=1" in setup_output, "the kernel did not get the quick setting"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_committed_notebook_is_a_complete_full_settings_run(path):
+    nb = read(path)
+    cells = code_cells(nb)
+    counts = [cell.execution_count for cell in cells]
+    assert None not in counts, f"{path.name}: unexecuted code cells (run `make notebooks`)"
+    assert counts == list(range(1, len(cells) + 1)), f"{path.name}: not executed top to bottom in one kernel"
+    errors = [output for cell in cells for output in cell.outputs if output.output_type == "error"]
+    assert not errors, f"{path.name}: error output {errors[0].ename}: {errors[0].evalue}"
+    setup_output = "".join(output.get("text", "") for output in cells[0].outputs)
+    assert "full settings" in setup_output, f"{path.name}: committed from a quick-setting run"
+    pictures = [output for cell in cells for output in cell.outputs if "image/png" in output.get("data", {})]
+    assert pictures, f"{path.name}: no picture in the outputs"
+    assert "What we learned" in nb.cells[-1].source
+
+
+def resolve(qualified_name):
+    """The object named ``package.module.Class.method``: the longest importable prefix, then attributes."""
+    parts = qualified_name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            obj = getattr(obj, attribute)
+        return obj
+    raise ImportError(qualified_name)
+
+
+def shown_sources():
+    """(notebook, qualified name, text shown) for every show_source output of the committed notebooks."""
+    found = []
+    for path in PATHS:
+        for cell in code_cells(read(path)):
+            for output in cell.outputs:
+                shown = output.get("metadata", {}).get(notebook.SOURCE_METADATA)
+                if shown:
+                    found.append((path.name, shown["object"], output["data"]["text/plain"]))
+    return found
+
+
+def test_source_shown_in_the_notebooks_is_the_current_source():
+    shown = shown_sources()
+    names = {name for _, name, _ in shown}
+    assert {"ezgan.model.discriminator", "ezgan.model.generator", "ezgan.graph.gan_losses"} <= names
+    stale = [f"{notebook_name}: {name}" for notebook_name, name, text in shown
+             if text != inspect.getsource(resolve(name))]
+    assert not stale, f"source changed since these notebooks were executed (run `make notebooks`): {stale}"
+
+
+@pytest.mark.parametrize("name", ["02_discriminator", "03_generator"])
+def test_graph_building_cell_runs_twice_in_the_same_kernel(name):
+    """Setup, everything up to the tagged cell, the tagged cell twice more, then the cell using its graph."""
+    nb = read(REPO / "notebooks" / f"{name}.ipynb")
+    cells = code_cells(nb)
+    tagged = [k for k, cell in enumerate(cells) if REBUILD_TAG in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{name}: expected one cell tagged {REBUILD_TAG!r}"
+    k = tagged[0]
+    assert "tf.Graph()" in cells[k].source
+    nb.cells = cells[:k + 1] + [cells[k].copy(), cells[k].copy(), cells[k + 1]]
+    run_notebooks.execute(nb, quick=True)
+    tables = ["".join(output.get("text", "") for output in nb.cells[j].outputs) for j in (k, k + 1, k + 2)]
+    assert tables[0] == tables[1] == tables[2] and "total" in tables[0]
+
+
+def test_network_layers_follow_the_graph():
+    with tf.Graph().as_default():
+        images = v1.placeholder(tf.float32, [None, 28, 28, 1])
+        d_layers = diagrams.network_layers(images, discriminator(images))
+        d_parameters = sum(v.shape.num_elements() for v in v1.trainable_variables())
+    assert d_layers[0].kind == "input" and d_layers[-1].shape == (None, 1)
+    assert [layer.shape for layer in d_layers if layer.kind == "average pool"] == [(None, 14, 14, 32), (None, 7, 7, 64)]
+    assert sum(layer.parameters for layer in d_layers) == d_parameters
+    with tf.Graph().as_default():
+        z = v1.placeholder(tf.float32, [None, Z_DIM])
+        g_layers = diagrams.network_layers(z, generator(z, BATCH_SIZE, Z_DIM))
+        g_parameters = sum(v.shape.num_elements() for v in v1.trainable_variables())
+    kinds = [layer.kind for layer in g_layers]
+    assert kinds.count("batch norm") == 3 and kinds.count("bilinear resize") == 2 and kinds[-1] == "sigmoid"
+    assert g_layers[2].shape == (None, 56, 56, 1) and g_layers[-1].shape == (None, 28, 28, 1)
+    assert sum(layer.parameters for layer in g_layers) == g_parameters
+    assert "total" in diagrams.format_layers(g_layers)
+
+
+def test_show_source_displays_the_module_source_with_its_name():
+    data, metadata = notebook.Source(discriminator)._repr_mimebundle_()
+    assert data["text/plain"] == inspect.getsource(discriminator)
+    assert metadata[notebook.SOURCE_METADATA] == {"object": "ezgan.model.discriminator", "file": "ezgan/model.py"}
+    assert "ezgan/model.py" in data["text/html"]
+
+
+def test_quick_picks_the_small_number_only_under_the_quick_setting(monkeypatch):
+    monkeypatch.setattr(notebook, "QUICK", False)
+    assert notebook.quick(1000, 10) == 1000
+    monkeypatch.setattr(notebook, "QUICK", True)
+    assert notebook.quick(1000, 10) == 10
+    monkeypatch.setenv(notebook.QUICK_ENV, "1")
+    assert notebook.is_quick()
+    monkeypatch.setenv(notebook.QUICK_ENV, "0")
+    assert not notebook.is_quick()

@@ -1,0 +1,249 @@
+"""Publishing a run (``ezgan/publish.py``, CLI ``scripts/publish_pretrained.py``) on a tiny real run.
+
+The run (``ezgan.train.train``: 2 pre-training steps, 20 iterations, a summary every 5, a
+checkpoint every 10, since each saves ~80 MB) is resumed once the way a killed run is: its
+checkpoint index is pointed back to iteration 10 after it had logged summaries up to iteration 15,
+and ``train(resume=True)`` goes on from there, writing a second events file that starts with a
+SessionLog START at iteration 10. No classifier runs here: the end-to-end test swaps in a
+stand-in evaluator.
+"""
+import json
+import time
+import types
+
+import numpy as np
+import pytest
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from ezgan import evaluate, publish
+from ezgan.train import train
+
+RUN = dict(iterations=20, pretrain_steps=2, seed=3, checkpoint_every=10, summary_every=5, milestone_every=10,
+           progress=False)
+SCALARS = ["Discriminator_loss_fake", "Discriminator_loss_real", "Generator_loss"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("publish") / "run"
+    train(logdir=str(run / "tensorboard"), checkpoint_dir=str(run), **RUN)
+    # As if killed after logging iteration 15 with its last checkpoint at iteration 10 (global step 12).
+    (run / "checkpoint").write_text('model_checkpoint_path: "train.ckpt-12"\n')
+    time.sleep(1.1)  # event file names carry their start time in seconds: the resumed run gets a new file
+    train(checkpoint_dir=str(run), resume=True, **RUN)
+    assert len(publish.event_files(run / "tensorboard")) == 2
+    return run
+
+
+def summary_steps(events, image=None):
+    return [event.step for event in events if event.HasField("summary")
+            and (image is None or any(map(publish.is_image, event.summary.value)) == image)]
+
+
+def test_thinning_keeps_every_scalar_thins_the_images_and_purges_the_orphans(run, tmp_path):
+    files = publish.event_files(run / "tensorboard")
+    raw = [event for path in files for event in publish.read_events(path)]
+    assert summary_steps(raw) == [0, 5, 10, 15, 10, 15]  # the orphans at 10 and 15, then the resumed run's
+
+    events, stats = publish.thin_events(files, image_every=10)
+    assert summary_steps(events) == [0, 5, 10, 15]
+    assert summary_steps(events, image=True) == [0, 10]
+    assert stats["sessions"] == 2 and stats["purged"] == 2 and stats["graphs"] == 2
+    assert stats["scalar_values"] == 3 * 4 and stats["image_values"] == 5 * 2
+    assert stats["images_dropped"] == 5 * 3  # at 5 and 15, and at the orphaned 15 (before the purge)
+    resumed_start = next(publish.read_events(files[1])).wall_time
+    assert all(event.wall_time >= resumed_start for event in events if event.HasField("summary") and event.step >= 10)
+
+    size = publish.write_events(events, tmp_path / "copy")
+    assert size == publish.folder_bytes(tmp_path / "copy") > 0
+    copy = EventAccumulator(str(tmp_path / "copy"), size_guidance={"scalars": 0, "images": 0}).Reload()
+    original = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "images": 0}).Reload()
+    assert sorted(copy.Tags()["scalars"]) == SCALARS
+    for tag in SCALARS:  # what TensorBoard shows of the run itself, after its own purge
+        assert copy.Scalars(tag) == original.Scalars(tag)
+    assert [image.step for image in copy.Images("Generated_images/image/0")] == [0, 10]
+    assert copy.Graph() is not None
+
+
+def test_until_ends_the_copy_at_the_exported_checkpoint(run):
+    events, stats = publish.thin_events(publish.event_files(run / "tensorboard"), image_every=10, until=10)
+    assert summary_steps(events) == [0, 5]
+    assert stats["after_until"] == 4  # 10 and 15, from each session
+    assert stats["last_step"] == 5
+
+
+def test_a_copy_over_the_size_limit_fails_loudly(run, tmp_path):
+    events, _ = publish.thin_events(publish.event_files(run / "tensorboard"))
+    with pytest.raises(RuntimeError, match="more than the 1,000 allowed"):
+        publish.write_events(events, tmp_path / "copy", max_bytes=1000)
+
+
+def test_a_truncated_last_record_ends_the_file_with_a_note(run, tmp_path):
+    source = publish.event_files(run / "tensorboard")[0]
+    cut = tmp_path / source.name
+    cut.write_bytes(source.read_bytes()[:-7])
+    problems = []
+    events = list(publish.read_events(cut, problems))
+    assert len(events) == len(list(publish.read_events(source))) - 1
+    assert len(problems) == 1 and source.name in problems[0]
+
+
+def test_duplicate_steps_without_a_start_are_refused(run, tmp_path):
+    """Both sessions' events in one file, the resumed session's START left out: nothing purges the orphans."""
+    events = [event for path in publish.event_files(run / "tensorboard") for event in publish.read_events(path)
+              if event.WhichOneof("what") in ("summary", "graph_def")]
+    publish.write_events(events, tmp_path / "merged")
+    with pytest.raises(ValueError, match="step 10 follows step 15"):
+        publish.thin_events(publish.event_files(tmp_path / "merged"))
+
+
+def test_frame_selection_is_even_and_keeps_both_ends():
+    chosen = publish.select_frames(range(101), 40)
+    assert len(chosen) == 40 and chosen[0] == 0 and chosen[-1] == 100
+    assert set(np.diff(chosen)) <= {2, 3}
+    assert publish.select_frames(range(7), 40) == list(range(7))
+    assert publish.select_frames(range(10), 2) == [0, 9]
+    with pytest.raises(ValueError):
+        publish.select_frames(range(10), 1)
+
+
+def test_the_gif_labels_frames_from_the_runs_grids(run, tmp_path):
+    out = tmp_path / "training.gif"
+    gif = publish.training_gif(run / "grids", out, pretrain_steps=2, max_frames=2)
+    assert gif["grids"] == 3 and gif["iterations"] == [0, 20] and gif["bytes"] == out.stat().st_size
+    with Image.open(out) as image:
+        assert image.n_frames == 2 and image.size == (gif["width"], gif["height"])
+        assert image.info["duration"] == publish.GIF_FRAME_MS
+        image.seek(1)
+        assert image.info["duration"] == publish.GIF_LAST_FRAME_MS
+    assert publish.training_gif(run / "grids", out, pretrain_steps=2)["iterations"] == [0, 10, 20]
+    assert publish.training_gif(run / "grids", out, pretrain_steps=2, until_step=12)["iterations"] == [0, 10]
+    tight = publish.training_gif(run / "grids", out, pretrain_steps=2, max_bytes=gif["bytes"] - 1)
+    assert tight["scale"] < gif["scale"]
+    with pytest.raises(RuntimeError, match="lower max_frames"):
+        publish.training_gif(run / "grids", out, pretrain_steps=2, max_bytes=100)
+
+
+def metric_row(score, distance):
+    return dict(n=20, classifier_score=score, classifier_score_std=0.05, frechet_distance=distance,
+                digit_kl=0.0123, confident_share=0.875, digit_shares=[0.1] * 10)
+
+
+REFERENCES = {"real test set (10,000) vs itself": metric_row(9.9, 0.0),
+              "real training images (20)": metric_row(9.8, 1.5),
+              "untrained generator (seed 0)": metric_row(1.25, 321.0)}
+
+
+class StandInEvaluator:
+    """What publish() needs of ezgan.evaluate.Evaluator, without the classifier."""
+    instances = []
+
+    def __init__(self, classifier):
+        self.classifier = types.SimpleNamespace(checkpoint=f"{classifier}/classifier.ckpt",
+                                                info={"test_accuracy": 0.9927})
+        self.evaluated, self.reference_calls = 0, 0
+        StandInEvaluator.instances.append(self)
+
+    def evaluate(self, images):
+        assert images.shape == (20, 28, 28)
+        self.evaluated += 1
+        return metric_row(2.0 + self.evaluated, 100.0 / self.evaluated)
+
+    def reference_rows(self, n, seed):
+        self.reference_calls += 1
+        return REFERENCES
+
+    def close(self):
+        pass
+
+
+def test_publish_end_to_end_with_a_stand_in_evaluator(run, tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate, "Evaluator", StandInEvaluator)
+    out, board = tmp_path / "pretrained", tmp_path / "tensorboard" / "tutorial-run"
+    board.mkdir(parents=True)
+    (board / "stale").write_text("from an earlier publication")
+    lines = []
+    info = publish.publish(run, out, board, n=20, seed=0, classifier=tmp_path / "classifier", image_every=10,
+                           log=lines.append)
+    evaluator = StandInEvaluator.instances[-1]
+    assert evaluator.reference_calls == 1 and evaluator.evaluated == 3  # the checkpoint, then 2 milestones
+    for name in ("model.ckpt-22.index", "run.json", "samples.png", "training.gif", "evaluation.json",
+                 "quality_curve.csv", "quality_curve.png", "quality_curve.json", "publish.json", "MODEL_CARD.md"):
+        assert (out / name).exists(), name
+    assert not (board / "stale").exists() and len(publish.event_files(board)) == 1
+    exported = json.loads((out / "run.json").read_text())
+    assert exported["step"] == 22 and exported["iterations"] == 20 and "logdir" not in exported
+    # The run's fixed noise through the exported generator: the grid the run saved at that checkpoint.
+    samples = np.asarray(Image.open(out / "samples.png"), np.int16)
+    last_grid = np.asarray(Image.open(run / "grids" / "step0000022.png"), np.int16)
+    assert samples.shape == last_grid.shape and np.abs(samples - last_grid).max() <= 1
+    assert info["tensorboard"]["sessions"] == 2 and info["tensorboard"]["last_step"] == 15
+    curve = json.loads((out / "quality_curve.json").read_text())
+    assert [row["iteration"] for row in curve["rows"]] == [10, 20]
+    assert curve["rows"][0]["checkpoint"] == publish.shown_path(run / "milestones" / "model.ckpt-12")
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "resumed 1 time with" in card
+    assert "The run is complete: all 20 iterations." in card
+    assert "| **this checkpoint** (iteration 20) | 3.000 ± 0.050 | 100.000 | 0.0123 | 87.5% |" in card
+    assert "from iteration 10 to 20, the classifier score went from 4.00 to 5.00" in card
+    assert any("orphaned summaries purged" in line for line in lines)
+
+
+def fake_pretrained(folder, iterations=6000, curve_rows=3):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "run.json").write_text(json.dumps(dict(seed=0, pretrain_steps=300, iterations=iterations,
+                                                     elapsed_seconds=2068.75, step=iterations + 300)))
+    info = dict(run="~/.cache/ezgan/runs/main", checkpoint="~/.cache/ezgan/runs/main/model.ckpt-6300",
+                command="python -m ezgan train --seed 0 --checkpoint-dir ~/.cache/ezgan/runs/main "
+                        "--logdir ~/.cache/ezgan/runs/main/tensorboard",
+                target_iterations=100_000, machine=dict(cpu="Test CPU 9000", cores=2, gpus=0, system="Linux 6.1"),
+                tensorflow="2.21.0", python="3.11.2", published="2026-11-27 10:30 UTC",
+                gif=dict(frames=7, grids=7, iterations=[0, 1000, 6000], scale=0.6667, width=604, height=631,
+                         bytes=1_450_832, frame_ms=200, last_frame_ms=3000),
+                tensorboard=dict(path="tensorboard/tutorial-run", bytes=1_192_490, image_every=1000, sessions=1,
+                                 summary_events=600, image_steps=6, first_step=0, last_step=5990))
+    (folder / "publish.json").write_text(json.dumps(info))
+    rows = {f"pretrained/model.ckpt-{iterations + 300}": metric_row(7.123, 12.5), **REFERENCES}
+    (folder / "evaluation.json").write_text(json.dumps(dict(
+        checkpoint=f"pretrained/model.ckpt-{iterations + 300}", n=10_000, seed=0,
+        classifier="pretrained/classifier/classifier.ckpt", classifier_test_accuracy=0.9927, rows=rows)))
+    if curve_rows:
+        rows = [dict(iteration=5000 * (k + 1), step=5000 * (k + 1) + 300, **metric_row(s, d))
+                for k, (s, d) in enumerate([(6.5, 20.0), (8.5, 9.5), (8.25, 11.0)][:curve_rows])]
+        (folder / "quality_curve.json").write_text(json.dumps(dict(
+            milestones="~/.cache/ezgan/runs/main/milestones", n=10_000, seed=0, references=REFERENCES, rows=rows)))
+    for name in ("samples.png", "training.gif"):
+        (folder / name).write_bytes(b"")
+
+
+def test_the_model_card_is_rendered_from_the_files(tmp_path):
+    fake_pretrained(tmp_path)
+    card = publish.render_model_card(tmp_path)
+    assert "**Interim checkpoint: 6,000 of the 100,000 iterations" in card
+    assert "Test CPU 9000, 2 cores, no GPU" in card and "TensorFlow 2.21.0" in card
+    assert "34 min 29 s (2,069 s" in card
+    assert "not resumed so far" in card
+    assert "| **this checkpoint** (iteration 6,000) | 7.123 ± 0.050 | 12.500 | 0.0123 | 87.5% |" in card
+    assert "| real training images (20) | 9.800 ± 0.050 | 1.500 |" in card
+    assert "99.27% on the MNIST test set" in card
+    assert ("Over 3 milestones, from iteration 5,000 to 15,000, the classifier score went from 6.50 to 8.25 "
+            "(best 8.50, at iteration 10,000) and the Fréchet distance from 20.0 to 11.0 (best 9.5, at "
+            "iteration 10,000).") in card
+    assert "untrained generator 1.25 at 321.0" in card
+    assert "![quality curve](quality_curve.png)" in card and "![the fixed-noise grid across training]" in card
+    assert "python -m ezgan evaluate --checkpoint pretrained --n 10000 --seed 0 --references" in card
+    assert "make publish" in card and "use_locking=True" in card and "bias_add" in card
+    assert "{" not in card  # no template field left unfilled
+
+
+def test_the_card_of_a_finished_run_with_one_milestone(tmp_path):
+    fake_pretrained(tmp_path, iterations=100_000, curve_rows=1)
+    card = publish.render_model_card(tmp_path)
+    assert "Interim" not in card and "The run is complete: all 100,000 iterations." in card
+    assert "So far there is one milestone, iteration 5,000: classifier score 6.50" in card
+
+
+def test_the_card_without_a_curve(tmp_path):
+    fake_pretrained(tmp_path, curve_rows=0)
+    assert "Quality across training" not in publish.render_model_card(tmp_path)
