@@ -89,6 +89,29 @@ def training_loops(g, stretches, per_stretch):
     return results
 
 
+def op_time_shares(g, steps=10):
+    """Where a training step's time goes: each op type's share of the summed op times (traced steps)."""
+    import collections
+
+    data = read_data_sets(seed=0).train
+    totals = collections.Counter()
+    with v1.Session(graph=g.graph, config=session_config()) as sess:
+        sess.run(g.init)
+        for step in range(steps + 3):
+            z_d, z_g, _ = step_noise(0, step, g.batch_size, g.z_dim)
+            metadata = v1.RunMetadata()
+            sess.run(g.train_step, {g.x: real_batch(data, g.batch_size), g.z: z_d, g.z_g: z_g},
+                     options=v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE), run_metadata=metadata)
+            if step < 3:
+                continue  # warm-up
+            for device in metadata.step_stats.dev_stats:
+                for node in device.node_stats:
+                    op_type = node.timeline_label.split("(")[0].split("=")[-1].strip() or node.node_name
+                    totals[op_type] += node.all_end_rel_micros
+    whole = sum(totals.values())
+    return [(op_type, micros / whole) for op_type, micros in totals.most_common()]
+
+
 def sampling_seconds(checkpoint, n, repeats):
     """Seconds to restore the generator and sample n digits (restore included), best and spread."""
     seconds = []
@@ -132,6 +155,8 @@ def main(argv=None):
     parser.add_argument("--matmul-size", type=int, default=2048, help="side of the square matmul")
     parser.add_argument("--checkpoint", default=str(PRETRAINED_DIR), help="checkpoint to sample from")
     parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--profile", type=int, default=8, metavar="N",
+                        help="also trace 10 steps and print the N op types that take the most time (0: don't)")
     args = parser.parse_args(argv)
     tf.get_logger().setLevel("ERROR")
     v1.disable_eager_execution()
@@ -157,6 +182,11 @@ def main(argv=None):
         print(f"{label:<34}{spread(loops[key], 1e3):>22}{median / floor:>10.2f}{literal / median:>9.2f}x")
     print(f"{'sample 10,000 digits, s':<34}{spread(sampling, 1, 2):>22}")
     print(f"{'training peak resident memory, MB':<34}{peak / 2**20:>22.0f}")
+    if args.profile:
+        print()
+        print("share of op time in a traced train_step (summed over both cores' threads):")
+        for op_type, share in op_time_shares(g)[:args.profile]:
+            print(f"  {share:6.1%}  {op_type}")
     if args.json:
         with open(args.json, "w") as out:
             json.dump(dict(cpu=cpu_name(), cores=os.cpu_count(), tensorflow=tf.__version__,
