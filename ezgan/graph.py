@@ -56,11 +56,16 @@ def _fast_train_ops(g, d_optimizers, g_optimizer):
     step began (all gradients exist before either is applied), as in the tutorial's single
     ``sess.run([d_trainer_real, d_trainer_fake])``. The G update then sees the updated
     discriminator (its forward pass is built under a control dependency on the D updates) and its
-    own noise ``z_g``.
+    own noise ``z_g``. Both build the generator with its resizes folded into the convolutions
+    (the same function, a third of the generator's work); ``d_step_loss_fake`` is the fake loss
+    of that copy.
     """
     d_real_optimizer, d_fake_optimizer = d_optimizers
+    with v1.variable_scope(v1.get_variable_scope(), reuse=True):
+        Dg_d = discriminator(generator(g.z, g.batch_size, g.z_dim, fold_resizes=True), reuse_variables=True)
+    g.d_step_loss_fake = _mean_xent(Dg_d, tf.zeros_like)
     grads_real = d_real_optimizer.compute_gradients(g.d_loss_real, var_list=g.d_vars)
-    grads_fake = d_fake_optimizer.compute_gradients(g.d_loss_fake, var_list=g.d_vars)
+    grads_fake = d_fake_optimizer.compute_gradients(g.d_step_loss_fake, var_list=g.d_vars)
     with tf.control_dependencies([grad for grad, _ in grads_real + grads_fake]):
         apply_real = d_real_optimizer.apply_gradients(grads_real)
     # One update after the other, so that the result does not depend on TF's scheduler.
@@ -68,7 +73,7 @@ def _fast_train_ops(g, d_optimizers, g_optimizer):
         apply_fake = d_fake_optimizer.apply_gradients(grads_fake)
     d_step = tf.group(apply_real, apply_fake, v1.assign_add(g.global_step, 1), name="d_step")
     with v1.variable_scope(v1.get_variable_scope(), reuse=True):
-        Gz_g = generator(g.z_g, g.batch_size, g.z_dim)
+        Gz_g = generator(g.z_g, g.batch_size, g.z_dim, fold_resizes=True)
         with tf.control_dependencies([d_step]):
             Dg_g = discriminator(Gz_g, reuse_variables=True)
     g_loss_after_d_step = _mean_xent(Dg_g, tf.ones_like)
@@ -89,7 +94,7 @@ def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_R
 
     ``seed`` fixes the initial weights (the graph-level random seed). Attributes: graph, x, z,
     z_g, Gz, Dx, Dg, d_loss_real, d_loss_fake, g_loss, d_vars, g_vars, model_variables,
-    d_trainer_fake, d_trainer_real, g_trainer, d_step, train_step, global_step, increment_step,
+    d_trainer_fake, d_trainer_real, g_trainer, d_step, d_step_loss_fake, train_step, global_step, increment_step,
     merged, D_x, D_G_z, init.
     """
     if z_dim < 4 or batch_size < 1:

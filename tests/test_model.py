@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from ezgan.graph import build_graph
-from ezgan.model import batch_norm, discriminator, generator
+from ezgan.model import batch_norm, discriminator, generator, upsample_conv3x3_stride2
 
 v1 = tf.compat.v1
 
@@ -105,6 +105,54 @@ def test_generated_images_are_in_the_unit_interval(g):
         sess.run(g.init)
         images = sess.run(g.Gz, {g.z: np.random.default_rng(0).normal(size=(7, 100))})
     assert images.shape == (7, 28, 28, 1) and 0 < images.min() and images.max() < 1
+
+
+def test_folded_resize_and_conv_is_the_tutorials_layer_to_float_rounding():
+    """upsample_conv3x3_stride2 and the tutorial's resize + stride-2 conv, values and gradients.
+
+    Both are compared with the tutorial's layer evaluated in float64 (from the same resized
+    image): each must be within float32 rounding of it, and so of each other.
+    """
+    rng = np.random.default_rng(0)
+    x, kernel, upstream = (rng.normal(size=shape).astype(np.float32)
+                           for shape in ((3, 28, 28, 6), (3, 3, 6, 5), (3, 28, 28, 5)))
+
+    def tutorial(x, kernel, dtype=tf.float32):
+        resized = tf.cast(v1.image.resize_images(x, [56, 56]), dtype)
+        return tf.nn.conv2d(resized, tf.cast(kernel, dtype), strides=[1, 2, 2, 1], padding="SAME")
+
+    results = {}
+    with tf.Graph().as_default():
+        x, kernel = tf.constant(x), tf.constant(kernel)
+        fetches = {}
+        for name, layer in {"tutorial": tutorial, "folded": upsample_conv3x3_stride2,
+                            "float64": lambda x, k: tutorial(x, k, tf.float64)}.items():
+            out = layer(x, kernel)
+            loss = tf.reduce_sum(out * tf.cast(upstream, out.dtype))
+            fetches[name] = [out, *tf.gradients(loss, [x, kernel])]
+        with v1.Session() as sess:
+            results = {name: [value.astype(np.float64) for value in values]
+                       for name, values in sess.run(fetches).items()}
+    for part, exact, folded, tutorial_value in zip(("output", "d/dx", "d/dkernel"), results["float64"],
+                                                   results["folded"], results["tutorial"]):
+        assert folded.shape == exact.shape
+        scale = np.linalg.norm(exact)
+        assert np.linalg.norm(folded - exact) / scale < 2e-6, part
+        assert np.linalg.norm(tutorial_value - exact) / scale < 2e-6, part
+
+
+def test_generator_with_folded_resizes_draws_the_same_images(g):
+    rng = np.random.default_rng(1)
+    with g.graph.as_default(), v1.variable_scope(v1.get_variable_scope(), reuse=True):
+        folded = generator(g.z, g.batch_size, g.z_dim, fold_resizes=True)
+    with v1.Session(graph=g.graph) as sess:
+        sess.run(g.init)
+        # Weights 20x their initial size, so that the images are far from a flat 0.5.
+        for var in g.g_vars:
+            var.load(sess.run(var) * 20, sess)
+        tutorial_images, folded_images = sess.run([g.Gz, folded], {g.z: rng.normal(size=(50, 100))})
+    assert tutorial_images.std() > 0.1
+    np.testing.assert_allclose(folded_images, tutorial_images, atol=1e-5)
 
 
 @pytest.mark.gpu

@@ -56,34 +56,61 @@ def test_one_g_trainer_step_changes_only_g_variables(graph_and_session, mnist):
     assert moved == {v.op.name for v in g.g_vars}
 
 
-def test_fast_path_computes_the_tutorials_iteration(mnist):
-    """Same initial weights, same real batches and noise: the literal loop and train_step agree.
+def generator_first_iteration(sess, g, real, z_d, z_g):
+    """A different iteration (G steps before D), to show the comparison below can tell."""
+    sess.run(g.g_trainer, {g.z: z_g})
+    sess.run([g.d_trainer_real, g.d_trainer_fake], {g.x: real, g.z: z_d})
+    sess.run(g.increment_step)
 
-    Both run with the session settings users get. (The tutorial's single
-    ``sess.run([d_trainer_real, d_trainer_fake])`` leaves the order of the two updates to TF's
-    scheduler; run one op at a time it applies them one after the other instead of from the same
-    weights, which is why train_step fixes that order in the graph.)
+
+def test_fast_path_computes_the_tutorials_iteration(mnist):
+    """Same initial weights, real batches and noise: the literal loop and train_step agree.
+
+    train_step computes the generator with its resizes folded into its convolutions: the same
+    function, rounded differently. Adam turns rounding differences into whole steps wherever a
+    gradient is near zero (its step is lr * sign(gradient) there), so "agree" is measured against
+    the tutorial's own float32 noise: the literal loop run on the same batches in other orders (a
+    batch-mean loss and batch statistics do not depend on the order, only the rounding does).
+    Each variable, optimizer state included, must be within 4x of that noise of the literal loop.
+    A different iteration (the G step first) is caught by the same measure.
+    (The tutorial's single ``sess.run([d_trainer_real, d_trainer_fake])`` leaves the order of the
+    two updates to TF's scheduler; train_step fixes it, both from the step's starting weights.)
     """
     g = build_graph(seed=3)
     batches = inputs(mnist, 8)
+    reorderings = {f"literal, batch order {k}": (literal_iteration, np.random.default_rng(k).permutation(50))
+                   for k in range(3)}
     everything = g.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
+    runs = {"literal": (literal_iteration, None), **reorderings,
+            "fast": (fast_iteration, None), "G step first": (generator_first_iteration, None)}
     results = {}
     with v1.Session(graph=g.graph, config=session_config()) as sess:
         sess.run(g.init)
         initial = sess.run(everything)
-        for literal in (True, False):
+        for name, (iterate, reorder) in runs.items():
             for var, value in zip(everything, initial):
                 var.load(value, sess)
-            for step, (real, z_d, z_g) in enumerate(batches):
+            for step, batch in enumerate(batches):
+                real, z_d, z_g = batch if reorder is None else (part[reorder] for part in batch)
                 if step < 3:
-                    pretrain_step(sess, g, real, z_d, literal=literal)
+                    pretrain_step(sess, g, real, z_d, literal=iterate is not fast_iteration)
                 else:
-                    (literal_iteration if literal else fast_iteration)(sess, g, real, z_d, z_g)
-            results[literal] = dict(zip([v.op.name for v in everything], sess.run(everything)))
-    assert results[True]["global_step"] == results[False]["global_step"] == 8
-    for name, value in results[True].items():
-        np.testing.assert_allclose(results[False][name], value, rtol=1e-4, atol=1e-6, err_msg=name)
-    moved = [name for name, value in zip(results[True], initial) if not np.array_equal(results[True][name], value)]
+                    iterate(sess, g, real, z_d, z_g)
+            results[name] = dict(zip([v.op.name for v in everything], sess.run(everything)))
+    literal = results["literal"]
+    assert results["fast"]["global_step"] == literal["global_step"] == 8
+
+    def distance(name, var):
+        return np.linalg.norm(results[name][var] - literal[var])
+
+    def far_from_literal(name):
+        return [var for var in literal
+                if distance(name, var) > 4 * max(distance(other, var) for other in reorderings)
+                + 1e-6 * np.linalg.norm(literal[var])]
+
+    assert far_from_literal("fast") == []
+    assert {"g_w1", "g_w2", "g_w3", "d_w2", "d_w3"} <= set(far_from_literal("G step first"))
+    moved = [name for name, value in zip(literal, initial) if not np.array_equal(literal[name], value)]
     assert {v.op.name for v in g.d_vars + g.g_vars} <= set(moved)
 
 
