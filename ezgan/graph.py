@@ -49,6 +49,20 @@ def add_summaries(g_loss, d_loss_real, d_loss_fake, images):
     ])
 
 
+@tf.RegisterGradient("MatMulGradientTransposed")
+def _matmul_gradient_transposed(op, grad):
+    """MatMul's gradient, with the input's gradient computed transposed.
+
+    TF's own gradient computes ``matmul(grad, weights, transpose_b=True)``, which on this CPU ran
+    the discriminator's 3136x1024 layer at a third of a plain matmul's speed (3.0 ms).
+    ``transpose(matmul(weights, grad, transpose_b=True))`` is the same product and took 1.3 ms.
+    """
+    if op.get_attr("transpose_a") or op.get_attr("transpose_b"):
+        raise NotImplementedError("only plain matmul(a, b) is differentiated this way")
+    inputs, weights = op.inputs
+    return tf.transpose(tf.matmul(weights, grad, transpose_b=True)), tf.matmul(inputs, grad, transpose_a=True)
+
+
 def _fast_train_ops(g, d_optimizers, g_optimizer):
     """``train_step`` and ``d_step``: one iteration (or one pre-training step) as one op.
 
@@ -56,28 +70,31 @@ def _fast_train_ops(g, d_optimizers, g_optimizer):
     step began (all gradients exist before either is applied), as in the tutorial's single
     ``sess.run([d_trainer_real, d_trainer_fake])``. The G update then sees the updated
     discriminator (its forward pass is built under a control dependency on the D updates) and its
-    own noise ``z_g``. Both build the generator with its resizes folded into the convolutions
-    (the same function, a third of the generator's work); ``d_step_loss_fake`` is the fake loss
-    of that copy.
+    own noise ``z_g``. These ops build their own copies of the networks (same variables), with
+    two changes that compute the same function faster: the generator's resizes are folded into
+    its convolutions, and matmul gradients are computed transposed.
+    ``d_step_losses`` are the D losses (real, fake) that ``d_step`` computes.
     """
     d_real_optimizer, d_fake_optimizer = d_optimizers
-    with v1.variable_scope(v1.get_variable_scope(), reuse=True):
+    with v1.variable_scope(v1.get_variable_scope(), reuse=True), \
+            g.graph.gradient_override_map({"MatMul": "MatMulGradientTransposed"}):
+        Dx_d = discriminator(g.x, reuse_variables=True)
         Dg_d = discriminator(generator(g.z, g.batch_size, g.z_dim, fold_resizes=True), reuse_variables=True)
-    g.d_step_loss_fake = _mean_xent(Dg_d, tf.zeros_like)
-    grads_real = d_real_optimizer.compute_gradients(g.d_loss_real, var_list=g.d_vars)
-    grads_fake = d_fake_optimizer.compute_gradients(g.d_step_loss_fake, var_list=g.d_vars)
-    with tf.control_dependencies([grad for grad, _ in grads_real + grads_fake]):
-        apply_real = d_real_optimizer.apply_gradients(grads_real)
-    # One update after the other, so that the result does not depend on TF's scheduler.
-    with tf.control_dependencies([apply_real]):
-        apply_fake = d_fake_optimizer.apply_gradients(grads_fake)
-    d_step = tf.group(apply_real, apply_fake, v1.assign_add(g.global_step, 1), name="d_step")
-    with v1.variable_scope(v1.get_variable_scope(), reuse=True):
+        d_loss_real, d_loss_fake, _ = gan_losses(Dx_d, Dg_d)
+        g.d_step_losses = d_loss_real, d_loss_fake
+        grads_real = d_real_optimizer.compute_gradients(d_loss_real, var_list=g.d_vars)
+        grads_fake = d_fake_optimizer.compute_gradients(d_loss_fake, var_list=g.d_vars)
+        with tf.control_dependencies([grad for grad, _ in grads_real + grads_fake]):
+            apply_real = d_real_optimizer.apply_gradients(grads_real)
+        # One update after the other, so that the result does not depend on TF's scheduler.
+        with tf.control_dependencies([apply_real]):
+            apply_fake = d_fake_optimizer.apply_gradients(grads_fake)
+        d_step = tf.group(apply_real, apply_fake, v1.assign_add(g.global_step, 1), name="d_step")
         Gz_g = generator(g.z_g, g.batch_size, g.z_dim, fold_resizes=True)
         with tf.control_dependencies([d_step]):
             Dg_g = discriminator(Gz_g, reuse_variables=True)
-    g_loss_after_d_step = _mean_xent(Dg_g, tf.ones_like)
-    train_step = g_optimizer.minimize(g_loss_after_d_step, var_list=g.g_vars, name="train_step")
+        g_loss_after_d_step = _mean_xent(Dg_g, tf.ones_like)
+        train_step = g_optimizer.minimize(g_loss_after_d_step, var_list=g.g_vars, name="train_step")
     return d_step, train_step
 
 
@@ -94,7 +111,7 @@ def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_R
 
     ``seed`` fixes the initial weights (the graph-level random seed). Attributes: graph, x, z,
     z_g, Gz, Dx, Dg, d_loss_real, d_loss_fake, g_loss, d_vars, g_vars, model_variables,
-    d_trainer_fake, d_trainer_real, g_trainer, d_step, d_step_loss_fake, train_step, global_step, increment_step,
+    d_trainer_fake, d_trainer_real, g_trainer, d_step, d_step_losses, train_step, global_step, increment_step,
     merged, D_x, D_G_z, init.
     """
     if z_dim < 4 or batch_size < 1:

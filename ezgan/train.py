@@ -57,7 +57,7 @@ def pretrain_step(sess, g, real, z_d, literal=False):
                                               feed)
         sess.run(g.increment_step)
         return loss_real, loss_fake
-    return sess.run([g.d_step, g.d_loss_real, g.d_step_loss_fake], feed)[1:]
+    return sess.run([g.d_step, *g.d_step_losses], feed)[1:]
 
 
 def literal_iteration(sess, g, real, z_d, z_g):
