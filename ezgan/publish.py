@@ -442,7 +442,11 @@ in how it was trained (README, "What is faithful, and what changed"):
   training step applies the real-image update, then the fake-image one, both computed from the
   weights the step started with. One op (`train_step`) does the whole iteration (D on real and
   fake, then G on fresh noise through the updated D); a test shows it matches the tutorial's
-  two-call loop (`--literal`).
+  two-call loop (`--literal`) to float32 rounding.
+- **The same function, less arithmetic.** In the training step each bilinear resize of the
+  generator is folded into the stride-2 convolution that reads it (a 2x2 convolution on the
+  28x28 map with the taps combined), and matmul gradients are computed transposed. Sampling and
+  the summaries use the tutorial's layers; they agree to float32 rounding.
 - **Deterministic inputs.** The tutorial drew its noise and shuffled its data with NumPy's
   unseeded global generator. Here the real batch and the three noise batches of every step are
   functions of the seed and the step (the 55,000 training images are reshuffled every epoch as a
