@@ -83,6 +83,25 @@ def tutorial_iteration_flops(g):
     return iteration_flops(g, [g.d_trainer_real, g.d_trainer_fake], [g.g_trainer])
 
 
+def matmul_gradient_forms(stretches, batch=50, rows=7 * 7 * 64, columns=1024):
+    """Seconds for the discriminator's big layer's input gradient, written TF's way and ours.
+
+    TF's MatMul gradient is ``matmul(grad, weights, transpose_b=True)``; ``train_step`` computes
+    ``transpose(matmul(weights, grad, transpose_b=True))`` instead (see ezgan/graph.py).
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        grad = tf.Variable(tf.random.normal([batch, columns]))
+        weights = tf.Variable(tf.random.normal([rows, columns]))
+        forms = {"TF's gradient: grad @ W^T (transpose_b)": tf.matmul(grad, weights, transpose_b=True),
+                 "train_step's: (W @ grad^T)^T": tf.transpose(tf.matmul(weights, grad, transpose_b=True))}
+        init = v1.global_variables_initializer()
+    with v1.Session(graph=graph, config=session_config()) as sess:
+        sess.run(init)
+        return {name: timed_stretches(lambda: sess.run(op.op), stretches, 50, warmup=10)
+                for name, op in forms.items()}
+
+
 def training_loops(g, stretches, per_stretch):
     """Seconds per iteration of the literal loop and of the default path, summaries every 10 as in train()."""
     data = read_data_sets(seed=0).train
@@ -201,6 +220,10 @@ def main(argv=None):
         print(f"{label:<34}{spread(loops[key], 1e3):>22}{median / floor:>10.2f}{literal / median:>9.2f}x")
     print(f"{'sample 10,000 digits, s':<34}{spread(sampling, 1, 2):>22}")
     print(f"{'training peak resident memory, MB':<34}{peak / 2**20:>22.0f}")
+    print()
+    print(f"the discriminator's 3136x1024 layer, gradient to its input (batch {g.batch_size}), ms:")
+    for label, seconds in matmul_gradient_forms(args.stretches).items():
+        print(f"  {label:<40}{spread(seconds, 1e3, 2):>20}")
     if args.profile:
         print()
         print("share of op time in a traced train_step (summed over both cores' threads):")

@@ -422,6 +422,17 @@ def curve_sentence(curve):
                 f"(best {best_score['classifier_score']:.2f}, at iteration {best_score['iteration']:,}) and the "
                 f"Fréchet distance from {first['frechet_distance']:.1f} to {last['frechet_distance']:.1f} "
                 f"(best {best_distance['frechet_distance']:.1f}, at iteration {best_distance['iteration']:,}).")
+        later = [row for row in rows if row["iteration"] > best_score["iteration"]]
+        if later:
+            scores = [row["classifier_score"] for row in later]
+            text += (f" After its best milestone the score did not climb back: over the {len(later)} milestones "
+                     f"that followed it stayed between {min(scores):.2f} and {max(scores):.2f}, so more "
+                     f"iterations of this recipe did not make better digits.")
+        rare = [digit for digit in range(10) if max(row["digit_shares"][digit] for row in rows) < 0.01]
+        if rare:
+            text += (f" Digit{'s' if len(rare) > 1 else ''} {', '.join(map(str, rare))} stayed under 1% of the "
+                     f"digits at every milestone (real digits: about 10% each): the generator never learned "
+                     f"to write {'them' if len(rare) > 1 else 'it'}.")
     _, real = _reference(curve["references"], "real training images")
     _, untrained = _reference(curve["references"], "untrained generator")
     if real and untrained:
