@@ -23,7 +23,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf  # noqa: E402
 
-from ezgan.graph import build_graph, session_config  # noqa: E402
+from ezgan.graph import build_graph, matmul_input_gradient, session_config  # noqa: E402
 from ezgan.mnist import read_data_sets  # noqa: E402
 from ezgan.sample import PRETRAINED_DIR, Sampler  # noqa: E402
 from ezgan.train import fast_iteration, literal_iteration, log_summary, real_batch, step_noise  # noqa: E402
@@ -86,15 +86,15 @@ def tutorial_iteration_flops(g):
 def matmul_gradient_forms(stretches, batch=50, rows=7 * 7 * 64, columns=1024):
     """Seconds for the discriminator's big layer's input gradient, written TF's way and ours.
 
-    TF's MatMul gradient is ``matmul(grad, weights, transpose_b=True)``; ``train_step`` computes
-    ``transpose(matmul(weights, grad, transpose_b=True))`` instead (see ezgan/graph.py).
+    TF's MatMul gradient is ``matmul(grad, weights, transpose_b=True)``; ``train_step`` uses
+    ``ezgan.graph.matmul_input_gradient`` instead.
     """
     graph = tf.Graph()
     with graph.as_default():
         grad = tf.Variable(tf.random.normal([batch, columns]))
         weights = tf.Variable(tf.random.normal([rows, columns]))
         forms = {"TF's gradient: grad @ W^T (transpose_b)": tf.matmul(grad, weights, transpose_b=True),
-                 "train_step's: (W @ grad^T)^T": tf.transpose(tf.matmul(weights, grad, transpose_b=True))}
+                 "train_step's: (W @ grad^T)^T": matmul_input_gradient(grad, weights)}
         init = v1.global_variables_initializer()
     with v1.Session(graph=graph, config=session_config()) as sess:
         sess.run(init)
