@@ -6,8 +6,9 @@ train that this project knows:
 
 * the tutorial's own ops: ``d_trainer_real``, ``d_trainer_fake`` and ``g_trainer``, run from
   Python in two ``sess.run`` calls per iteration (see ``ezgan.train.literal_iteration``);
-* ``train_step``: the same iteration as a single op, its order enforced by control dependencies
-  (see ``ezgan.train.fast_iteration``). Both share the same variables and optimizer state.
+* ``train_step``: the same iteration as a single op, its order enforced by control dependencies,
+  computed with less work (see ``_fast_train_ops`` and ``ezgan.train.fast_iteration``). Both
+  share the same variables and optimizer state.
 """
 import types
 
