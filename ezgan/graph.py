@@ -69,6 +69,74 @@ def _matmul_gradient_transposed(op, grad):
     return matmul_input_gradient(grad, weights), tf.matmul(inputs, grad, transpose_a=True)
 
 
+def _sum_of_shifted_taps(taps, axis, kernel_size, stride, in_size):
+    """Along ``axis``, scatter-add each tap's map (``taps[i]``) back onto the input's positions.
+
+    Output position a of a SAME convolution reads input s*a + i - pad_before through tap i; so
+    input position p = s*m + r (phase r) gathers tap i's value at m - (i - r - pad_before)/s for
+    the taps that reach phase r. Each phase is a sum of shifted slices, and the phases are then
+    interleaved. Drops the tap axis 0; ``axis`` counts with it.
+    """
+    out_size = taps.shape[axis]
+    pad_before = max((out_size - 1) * stride + kernel_size - in_size, 0) // 2
+    length = in_size // stride
+    phases = []
+    for phase in range(stride):
+        shifts = {tap: (tap - phase - pad_before) // stride for tap in range(kernel_size)
+                  if (tap - phase - pad_before) % stride == 0}
+        front, back = max(0, max(shifts.values())), max(0, length - out_size - min(shifts.values()))
+        paddings = [[0, 0]] * taps.shape.rank
+        paddings[axis] = [front, back]
+        padded = tf.pad(taps, paddings)
+        slices = []
+        for tap, shift in shifts.items():
+            begin, size = [0] * taps.shape.rank, [-1] * taps.shape.rank
+            begin[0], size[0], begin[axis], size[axis] = tap, 1, front - shift, length
+            slices.append(tf.slice(padded, begin, size))
+        phases.append(tf.squeeze(tf.add_n(slices), 0))
+    if stride == 1:
+        return phases[0]
+    shape = tf.unstack(tf.shape(phases[0]))
+    axis -= 1
+    return tf.reshape(tf.stack(phases, axis=axis + 1), shape[:axis] + [shape[axis] * stride] + shape[axis + 1:])
+
+
+def conv2d_single_channel_input_gradient(grad, kernel, input_size, stride):
+    """The gradient of ``conv2d(x, kernel, stride, "SAME")`` with respect to a one-channel x.
+
+    TF's ``Conv2DBackpropInput`` is slow on this CPU when x has a single channel (the
+    discriminator's input image, the generator's first 56x56 map). Here one matmul gives every
+    kernel tap's contribution at every output position, and shifted sums add them back onto the
+    input's positions, first along the width, then along the height. ``input_size`` is (height,
+    width) of x. The same sums in another order: only float rounding differs.
+    """
+    kernel_height, kernel_width, _, channels = kernel.shape
+    batch, out_height, out_width = tf.shape(grad)[0], grad.shape[1], grad.shape[2]
+    taps = tf.matmul(tf.reshape(kernel, [kernel_height * kernel_width, channels]),
+                     tf.reshape(grad, [-1, channels]), transpose_b=True)
+    taps = tf.reshape(taps, [kernel_height, kernel_width, batch, out_height, out_width])
+    rows = _sum_of_shifted_taps(tf.transpose(taps, [1, 0, 2, 3, 4]), 4, kernel_width, stride, input_size[1])
+    return tf.expand_dims(_sum_of_shifted_taps(rows, 2, kernel_height, stride, input_size[0]), -1)
+
+
+@tf.RegisterGradient("Conv2DSingleChannelInputGradient")
+def _conv2d_gradient_single_channel(op, grad):
+    """Conv2D's gradient, with ``conv2d_single_channel_input_gradient`` where it applies."""
+    inputs, kernel = op.inputs
+    attrs = {name: op.get_attr(name) for name in ("strides", "padding", "use_cudnn_on_gpu", "explicit_paddings",
+                                                  "data_format", "dilations")}
+    strides = attrs["strides"]
+    if (inputs.shape[-1] == 1 and attrs["padding"] == b"SAME" and attrs["data_format"] == b"NHWC"
+            and attrs["dilations"] == [1, 1, 1, 1] and strides[1] == strides[2]
+            and inputs.shape[1] % strides[1] == 0 and inputs.shape[2] % strides[2] == 0):
+        input_gradient = conv2d_single_channel_input_gradient(grad, kernel, inputs.shape[1:3], strides[1])
+    else:
+        input_gradient = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(inputs), filter=kernel,
+                                                        out_backprop=grad, **attrs)
+    return input_gradient, tf.raw_ops.Conv2DBackpropFilter(input=inputs, filter_sizes=tf.shape(kernel),
+                                                           out_backprop=grad, **attrs)
+
+
 def _fast_train_ops(g, d_optimizers, g_optimizer):
     """``train_step`` and ``d_step``: one iteration (or one pre-training step) as one op.
 
@@ -77,15 +145,18 @@ def _fast_train_ops(g, d_optimizers, g_optimizer):
     ``sess.run([d_trainer_real, d_trainer_fake])``. The G update then sees the updated
     discriminator (its forward pass is built under a control dependency on the D updates) and its
     own noise ``z_g``. These ops build their own copies of the networks (same variables), with
-    two changes that compute the same function faster: the generator's resizes are folded into
-    its convolutions, and matmul gradients are computed transposed.
+    changes that compute the same function faster: the generator's resizes are folded into its
+    convolutions and its batch norm has a written-out backward pass (``generator(fast=True)``),
+    matmul gradients are computed transposed, and convolutions of one-channel inputs get their
+    input gradient from a matmul (``conv2d_single_channel_input_gradient``).
     ``d_step_losses`` are the D losses (real, fake) that ``d_step`` computes.
     """
     d_real_optimizer, d_fake_optimizer = d_optimizers
     with v1.variable_scope(v1.get_variable_scope(), reuse=True), \
-            g.graph.gradient_override_map({"MatMul": "MatMulGradientTransposed"}):
+            g.graph.gradient_override_map({"MatMul": "MatMulGradientTransposed",
+                                            "Conv2D": "Conv2DSingleChannelInputGradient"}):
         Dx_d = discriminator(g.x, reuse_variables=True)
-        Dg_d = discriminator(generator(g.z, g.batch_size, g.z_dim, fold_resizes=True), reuse_variables=True)
+        Dg_d = discriminator(generator(g.z, g.batch_size, g.z_dim, fast=True), reuse_variables=True)
         d_loss_real, d_loss_fake, _ = gan_losses(Dx_d, Dg_d)
         g.d_step_losses = d_loss_real, d_loss_fake
         grads_real = d_real_optimizer.compute_gradients(d_loss_real, var_list=g.d_vars)
@@ -96,7 +167,7 @@ def _fast_train_ops(g, d_optimizers, g_optimizer):
         with tf.control_dependencies([apply_real]):
             apply_fake = d_fake_optimizer.apply_gradients(grads_fake)
         d_step = tf.group(apply_real, apply_fake, v1.assign_add(g.global_step, 1), name="d_step")
-        Gz_g = generator(g.z_g, g.batch_size, g.z_dim, fold_resizes=True)
+        Gz_g = generator(g.z_g, g.batch_size, g.z_dim, fast=True)
         with tf.control_dependencies([d_step]):
             Dg_g = discriminator(Gz_g, reuse_variables=True)
         g_loss_after_d_step = _mean_xent(Dg_g, tf.ones_like)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ezgan.graph import build_graph
-from ezgan.model import batch_norm, discriminator, generator, upsample_conv3x3_stride2
+from ezgan.graph import build_graph, conv2d_single_channel_input_gradient
+from ezgan.model import batch_norm, batch_norm_relu, discriminator, generator, upsample_conv3x3_stride2
 
 v1 = tf.compat.v1
 
@@ -121,7 +121,6 @@ def test_folded_resize_and_conv_is_the_tutorials_layer_to_float_rounding():
         resized = tf.cast(v1.image.resize_images(x, [56, 56]), dtype)
         return tf.nn.conv2d(resized, tf.cast(kernel, dtype), strides=[1, 2, 2, 1], padding="SAME")
 
-    results = {}
     with tf.Graph().as_default():
         x, kernel = tf.constant(x), tf.constant(kernel)
         fetches = {}
@@ -130,21 +129,83 @@ def test_folded_resize_and_conv_is_the_tutorials_layer_to_float_rounding():
             out = layer(x, kernel)
             loss = tf.reduce_sum(out * tf.cast(upstream, out.dtype))
             fetches[name] = [out, *tf.gradients(loss, [x, kernel])]
+        results = evaluate(fetches)
+    assert_within_float32_rounding(results, ("output", "d/dx", "d/dkernel"))
+
+
+def assert_within_float32_rounding(results, parts):
+    """Every float32 way of computing ``parts`` is within float32 rounding of the float64 one."""
+    exact_values = results.pop("float64")
+    for name, values in results.items():
+        for part, exact, value in zip(parts, exact_values, values):
+            assert value.shape == exact.shape, (name, part)
+            assert np.linalg.norm(value - exact) / np.linalg.norm(exact) < 2e-6, (name, part)
+
+
+def evaluate(fetches):
+    """Run ``fetches`` (name -> list of tensors) in a session; every value as float64."""
+    with v1.Session() as sess:
+        return {name: [value.astype(np.float64) for value in values] for name, values in sess.run(fetches).items()}
+
+
+@pytest.mark.parametrize("input_size, kernel_size, stride", [
+    ((28, 28), 5, 1), ((56, 56), 3, 2), ((9, 12), 3, 1), ((14, 10), 5, 2), ((8, 8), 4, 2)])
+def test_single_channel_input_gradient_is_tfs_to_float_rounding(input_size, kernel_size, stride):
+    """conv2d_single_channel_input_gradient against TF's Conv2DBackpropInput, both float32 and float64."""
+    rng = np.random.default_rng(0)
+    out_size = [-(-size // stride) for size in input_size]
+    grad, kernel = (rng.normal(size=shape) for shape in ((3, *out_size, 7), (kernel_size, kernel_size, 1, 7)))
+
+    def tfs(dtype):
+        return [tf.raw_ops.Conv2DBackpropInput(input_sizes=[3, *input_size, 1], filter=tf.constant(kernel, dtype),
+                                               out_backprop=tf.constant(grad, dtype), strides=[1, stride, stride, 1],
+                                               padding="SAME")]
+
+    with tf.Graph().as_default():
+        results = evaluate({"float64": tfs(tf.float64), "TF's": tfs(tf.float32), "ours": [
+            conv2d_single_channel_input_gradient(tf.constant(grad, tf.float32), tf.constant(kernel, tf.float32),
+                                                 input_size, stride)]})
+    assert_within_float32_rounding(results, ("d/dx",))
+
+
+def test_batch_norm_relu_is_relu_of_batch_norm_to_float_rounding():
+    """batch_norm_relu's values and gradients against the tutorial's relu(batch_norm) and float64 autodiff."""
+    rng = np.random.default_rng(0)
+    x, upstream, offset = rng.normal(0.7, 2.0, (6, 5, 5, 4)), rng.normal(size=(6, 5, 5, 4)), rng.normal(size=4)
+
+    def float64_autodiff(inputs):
+        beta = tf.constant(offset)
+        mean, variance = tf.nn.moments(inputs, axes=[0, 1, 2])
+        return tf.nn.relu(tf.nn.batch_normalization(inputs, mean, variance, beta, None, 1e-5)), beta
+
+    def with_beta_variable(layer, scope):
+        def build(inputs):
+            out = layer(inputs, scope)
+            return out, next(v for v in v1.global_variables() if v.op.name == f"{scope}/beta")
+        return build
+
+    with tf.Graph().as_default():
+        fetches = {}
+        for name, layer, dtype in (
+                ("float64", float64_autodiff, tf.float64),
+                ("tutorial", with_beta_variable(lambda x, scope: tf.nn.relu(batch_norm(x, scope)), "bn"), tf.float32),
+                ("batch_norm_relu", with_beta_variable(batch_norm_relu, "bn_relu"), tf.float32)):
+            inputs = tf.constant(x, dtype)
+            out, beta = layer(inputs)
+            fetches[name] = [out, *tf.gradients(tf.reduce_sum(out * tf.constant(upstream, dtype)), [inputs, beta])]
+        init = v1.global_variables_initializer()
         with v1.Session() as sess:
-            results = {name: [value.astype(np.float64) for value in values]
-                       for name, values in sess.run(fetches).items()}
-    for part, exact, folded, tutorial_value in zip(("output", "d/dx", "d/dkernel"), results["float64"],
-                                                   results["folded"], results["tutorial"]):
-        assert folded.shape == exact.shape
-        scale = np.linalg.norm(exact)
-        assert np.linalg.norm(folded - exact) / scale < 2e-6, part
-        assert np.linalg.norm(tutorial_value - exact) / scale < 2e-6, part
+            sess.run(init)
+            for beta in v1.trainable_variables():
+                beta.load(offset.astype(np.float32), sess)
+            results = {name: [value.astype(np.float64) for value in values] for name, values in sess.run(fetches).items()}
+    assert_within_float32_rounding(results, ("output", "d/dx", "d/dbeta"))
 
 
 def test_generator_with_folded_resizes_draws_the_same_images(g):
     rng = np.random.default_rng(1)
     with g.graph.as_default(), v1.variable_scope(v1.get_variable_scope(), reuse=True):
-        folded = generator(g.z, g.batch_size, g.z_dim, fold_resizes=True)
+        folded = generator(g.z, g.batch_size, g.z_dim, fast=True)
     with v1.Session(graph=g.graph) as sess:
         sess.run(g.init)
         # Weights 20x their initial size, so that the images are far from a flat 0.5.
