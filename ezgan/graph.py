@@ -15,7 +15,7 @@ import types
 import tensorflow as tf
 
 from ezgan.hparams import BATCH_SIZE, D_LEARNING_RATE, G_LEARNING_RATE, Z_DIM
-from ezgan.model import discriminator, generator
+from ezgan.model import discriminator, fast_generator, generator
 
 v1 = tf.compat.v1
 
@@ -146,7 +146,7 @@ def _fast_train_ops(g, d_optimizers, g_optimizer):
     discriminator (its forward pass is built under a control dependency on the D updates) and its
     own noise ``z_g``. These ops build their own copies of the networks (same variables), with
     changes that compute the same function faster: the generator's resizes are folded into its
-    convolutions and its batch norm has a written-out backward pass (``generator(fast=True)``),
+    convolutions and its batch norm takes fewer passes (``fast_generator``),
     matmul gradients are computed transposed, and convolutions of one-channel inputs get their
     input gradient from a matmul (``conv2d_single_channel_input_gradient``).
     ``d_step_losses`` are the D losses (real, fake) that ``d_step`` computes.
@@ -156,7 +156,7 @@ def _fast_train_ops(g, d_optimizers, g_optimizer):
             g.graph.gradient_override_map({"MatMul": "MatMulGradientTransposed",
                                             "Conv2D": "Conv2DSingleChannelInputGradient"}):
         Dx_d = discriminator(g.x, reuse_variables=True)
-        Dg_d = discriminator(generator(g.z, g.batch_size, g.z_dim, fast=True), reuse_variables=True)
+        Dg_d = discriminator(fast_generator(g.z), reuse_variables=True)
         d_loss_real, d_loss_fake, _ = gan_losses(Dx_d, Dg_d)
         g.d_step_losses = d_loss_real, d_loss_fake
         grads_real = d_real_optimizer.compute_gradients(d_loss_real, var_list=g.d_vars)
@@ -167,7 +167,7 @@ def _fast_train_ops(g, d_optimizers, g_optimizer):
         with tf.control_dependencies([apply_real]):
             apply_fake = d_fake_optimizer.apply_gradients(grads_fake)
         d_step = tf.group(apply_real, apply_fake, v1.assign_add(g.global_step, 1), name="d_step")
-        Gz_g = generator(g.z_g, g.batch_size, g.z_dim, fast=True)
+        Gz_g = fast_generator(g.z_g)
         with tf.control_dependencies([d_step]):
             Dg_g = discriminator(Gz_g, reuse_variables=True)
         g_loss_after_d_step = _mean_xent(Dg_g, tf.ones_like)

@@ -48,38 +48,40 @@ def batch_norm(inputs, scope, epsilon=BN_EPSILON, decay=BN_DECAY):
         return tf.nn.batch_normalization(inputs, mean, variance, offset=beta, scale=None, variance_epsilon=epsilon)
 
 
-def batch_norm_relu(inputs, scope, epsilon=BN_EPSILON):
-    """``relu(batch_norm(inputs, scope))`` in fewer passes over the activations.
+def batch_norm_relu_factored(inputs, scope, epsilon=BN_EPSILON):
+    """``relu(batch_norm(inputs, scope))`` as (activations, scale): their product, per channel.
 
-    TF differentiates ``tf.nn.moments`` and ``batch_normalization`` op by op: a dozen passes with
-    broadcasts between them, slow on this CPU. Here the centred activations are made once (as a
-    bias add, which is fast) and kept, and the backward pass is the closed form of the gradient
-    through the batch mean and variance (as in the batch norm paper). The same values and
-    gradients: only float rounding differs. Used by the fast training step, with the variables of
-    ``batch_norm`` (built under ``reuse=True``; the moving averages are left alone, as there).
+    Batch norm's 1/std is positive, and relu(a * v) = a * relu(v) for a > 0, so the ReLU of the
+    normalised activations is 1/std times relu(x - mean + beta * std). The fast generator hands
+    that per-channel scale to the next layer's kernel (a few hundred weights) instead of
+    multiplying it into every activation, and the backward pass is written in closed form (the
+    gradient through the batch mean and variance, as in the batch norm paper) instead of TF's
+    op-by-op one: both save whole passes over the activations. Only float rounding differs from
+    ``batch_norm``. Uses its variables (they must exist); the moving averages are left alone.
     """
     axes = list(range(inputs.shape.rank - 1))
-    with v1.variable_scope(scope):
-        beta = v1.get_variable("beta", [inputs.shape[-1]], initializer=v1.zeros_initializer())
+    with v1.variable_scope(scope, reuse=True):
+        beta = v1.get_variable("beta")
 
     @tf.custom_gradient
     def normalize_and_relu(x, offset):
-        # The statistics as tf.nn.moments computes them, with the centring done once and kept.
+        # The statistics as tf.nn.moments computes them, the centring done once (a fast bias add).
         centered = tf.nn.bias_add(x, -tf.reduce_mean(x, axis=axes))
-        inv_std = tf.math.rsqrt(tf.reduce_mean(tf.square(centered), axis=axes) + epsilon)
-        activations = tf.nn.relu(tf.nn.bias_add(centered * inv_std, offset))
+        std = tf.sqrt(tf.reduce_mean(tf.square(centered), axis=axes) + epsilon)
+        activations = tf.nn.relu(tf.nn.bias_add(centered, offset * std))
 
-        def backward(upstream):
-            # x_hat = (x - mean) * inv_std; y = relu(x_hat + offset). With g = dL/d(x_hat + offset):
-            # dL/dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)).
-            g = tf.raw_ops.ReluGrad(gradients=upstream, features=activations)
+        def backward(activations_gradient, scale_gradient):
+            # With g the gradient before the ReLU: d(offset) = sum(g) * std, d(std) = offset * sum(g)
+            # - d(scale) / std^2, and since var = mean(centered^2) and centring removes the mean,
+            # dx = g - mean(g) + centered * d(std) / (std * count).
+            g = tf.raw_ops.ReluGrad(gradients=activations_gradient, features=activations)
             count = tf.cast(tf.size(x) // tf.shape(x)[-1], x.dtype)
-            offset_gradient = tf.reduce_sum(g, axis=axes)
-            slope = inv_std ** 3 * tf.reduce_sum(g * centered, axis=axes) / count
-            x_gradient = tf.nn.bias_add(g * inv_std - centered * slope, -inv_std * offset_gradient / count)
-            return x_gradient, offset_gradient
+            g_sum = tf.reduce_sum(g, axis=axes)
+            std_gradient = offset * g_sum - scale_gradient / tf.square(std)
+            x_gradient = g + tf.nn.bias_add(centered * (std_gradient / (std * count)), -g_sum / count)
+            return x_gradient, g_sum * std
 
-        return activations, backward
+        return (activations, 1 / std), backward
 
     return normalize_and_relu(inputs, beta)
 
@@ -155,7 +157,7 @@ def upsample_conv3x3_stride2(x, kernel):
     return tf.concat([top, bottom], axis=1)
 
 
-def generator(z, batch_size, z_dim, fast=False):
+def generator(z, batch_size, z_dim):
     """Noise z (batch, z_dim) -> images (batch, 28, 28, 1) in (0, 1).
 
     A fully connected layer makes a 56x56 single-channel picture; two stride-2 3x3 convolutions
@@ -163,43 +165,60 @@ def generator(z, batch_size, z_dim, fast=False):
     to 56x56, and a last stride-2 1x1 convolution to 28x28x1 with a sigmoid. ``batch_size`` is kept
     for the tutorial's signature; every shape follows from ``z``. To build a second copy that shares
     these variables, call it inside ``variable_scope(get_variable_scope(), reuse=True)``.
-
-    ``fast=True`` (the fast training step) computes the same function with less work: without
-    making the 56x56 resized maps (each resize is folded into the stride-2 convolution that reads
-    it, see ``upsample_conv3x3_stride2``; a 1x1 stride-2 convolution of the 2x image just reads x
-    again), and with batch norm's backward pass written out (``batch_norm_relu``).
     """
     if z.shape.rank != 2 or z.shape[-1] != z_dim:
         raise ValueError(f"generator expects z shaped (batch, {z_dim}), got {z.shape}")
-
-    def normalize_and_relu(x, scope):
-        return batch_norm_relu(x, scope) if fast else tf.nn.relu(batch_norm(x, scope))
-
     g_w1 = _weights("g_w1", [z_dim, 3136])
     g_b1 = _weights("g_b1", [3136])
     g1 = tf.reshape(tf.nn.bias_add(tf.matmul(z, g_w1), g_b1), [-1, 56, 56, 1])
-    g1 = normalize_and_relu(g1, "g_b1")
+    g1 = tf.nn.relu(batch_norm(g1, "g_b1"))
 
     # z_dim // 2, not z_dim / 2: a float shape is an error in Python 3.
     g_w2 = _weights("g_w2", [3, 3, 1, z_dim // 2])
     g_b2 = _weights("g_b2", [z_dim // 2])
     g2 = tf.nn.bias_add(tf.nn.conv2d(g1, g_w2, strides=[1, 2, 2, 1], padding="SAME"), g_b2)
-    g2 = normalize_and_relu(g2, "g_b2")
+    g2 = tf.nn.relu(batch_norm(g2, "g_b2"))
+    g2 = v1.image.resize_images(g2, [56, 56])
 
     g_w3 = _weights("g_w3", [3, 3, z_dim // 2, z_dim // 4])
     g_b3 = _weights("g_b3", [z_dim // 4])
-    if fast:
-        g3 = upsample_conv3x3_stride2(g2, g_w3)
-    else:
-        g2 = v1.image.resize_images(g2, [56, 56])
-        g3 = tf.nn.conv2d(g2, g_w3, strides=[1, 2, 2, 1], padding="SAME")
-    g3 = normalize_and_relu(tf.nn.bias_add(g3, g_b3), "g_b3")
+    g3 = tf.nn.bias_add(tf.nn.conv2d(g2, g_w3, strides=[1, 2, 2, 1], padding="SAME"), g_b3)
+    g3 = tf.nn.relu(batch_norm(g3, "g_b3"))
+    g3 = v1.image.resize_images(g3, [56, 56])
 
     g_w4 = _weights("g_w4", [1, 1, z_dim // 4, 1])
     g_b4 = _weights("g_b4", [1])
-    if fast:
-        g4 = tf.nn.conv2d(g3, g_w4, strides=[1, 1, 1, 1], padding="SAME")
-    else:
-        g3 = v1.image.resize_images(g3, [56, 56])
-        g4 = tf.nn.conv2d(g3, g_w4, strides=[1, 2, 2, 1], padding="SAME")
-    return tf.sigmoid(tf.nn.bias_add(g4, g_b4))
+    g4 = tf.nn.bias_add(tf.nn.conv2d(g3, g_w4, strides=[1, 2, 2, 1], padding="SAME"), g_b4)
+    return tf.sigmoid(g4)
+
+
+def _scaled_input_channels(kernel, scale):
+    """``kernel`` with input channel c multiplied by ``scale[c]``: conv(x * scale, k) = conv(x, k * scale)."""
+    return kernel * tf.reshape(scale, [1, 1, -1, 1])
+
+
+def fast_generator(z):
+    """``generator``'s function with less work: the generator of the fast training step.
+
+    It reads the generator's variables, so build it after ``generator``, in the same graph. Each
+    change computes the same function; only float rounding differs (tests compare the two):
+
+    * each bilinear resize is folded into the stride-2 convolution that reads it
+      (``upsample_conv3x3_stride2``), and the last 1x1 stride-2 convolution of the resized map
+      just reads the 28x28 map: no 56x56 map is made after the first layer;
+    * batch norm and ReLU are ``batch_norm_relu_factored``: its per-channel scale goes into the
+      next layer's kernel, and its backward pass is written out.
+    """
+    with v1.variable_scope(v1.get_variable_scope(), reuse=True):
+        g_w1, g_b1, g_w2, g_b2, g_w3, g_b3, g_w4, g_b4 = (
+            v1.get_variable(name) for name in ("g_w1", "g_b1", "g_w2", "g_b2", "g_w3", "g_b3", "g_w4", "g_b4"))
+        if z.shape.rank != 2 or z.shape[-1] != g_w1.shape[0]:
+            raise ValueError(f"generator expects z shaped (batch, {g_w1.shape[0]}), got {z.shape}")
+        g1 = tf.reshape(tf.nn.bias_add(tf.matmul(z, g_w1), g_b1), [-1, 56, 56, 1])
+        g1, scale = batch_norm_relu_factored(g1, "g_b1")
+        g2 = tf.nn.conv2d(g1, _scaled_input_channels(g_w2, scale), strides=[1, 2, 2, 1], padding="SAME")
+        g2, scale = batch_norm_relu_factored(tf.nn.bias_add(g2, g_b2), "g_b2")
+        g3 = upsample_conv3x3_stride2(g2, _scaled_input_channels(g_w3, scale))
+        g3, scale = batch_norm_relu_factored(tf.nn.bias_add(g3, g_b3), "g_b3")
+        g4 = tf.nn.conv2d(g3, _scaled_input_channels(g_w4, scale), strides=[1, 1, 1, 1], padding="SAME")
+        return tf.sigmoid(tf.nn.bias_add(g4, g_b4))

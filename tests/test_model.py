@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 
 from ezgan.graph import build_graph, conv2d_single_channel_input_gradient
-from ezgan.model import batch_norm, batch_norm_relu, discriminator, generator, upsample_conv3x3_stride2
+from ezgan.model import (batch_norm, batch_norm_relu_factored, discriminator, fast_generator, generator,
+                         upsample_conv3x3_stride2)
 
 v1 = tf.compat.v1
 
@@ -168,8 +169,12 @@ def test_single_channel_input_gradient_is_tfs_to_float_rounding(input_size, kern
     assert_within_float32_rounding(results, ("d/dx",))
 
 
-def test_batch_norm_relu_is_relu_of_batch_norm_to_float_rounding():
-    """batch_norm_relu's values and gradients against the tutorial's relu(batch_norm) and float64 autodiff."""
+def test_factored_batch_norm_relu_is_relu_of_batch_norm_to_float_rounding():
+    """activations * scale of batch_norm_relu_factored against the tutorial's relu(batch_norm).
+
+    Values and gradients (to the input and to beta, through both outputs), each compared with
+    TF differentiating the tutorial's ops in float64.
+    """
     rng = np.random.default_rng(0)
     x, upstream, offset = rng.normal(0.7, 2.0, (6, 5, 5, 4)), rng.normal(size=(6, 5, 5, 4)), rng.normal(size=4)
 
@@ -184,12 +189,17 @@ def test_batch_norm_relu_is_relu_of_batch_norm_to_float_rounding():
             return out, next(v for v in v1.global_variables() if v.op.name == f"{scope}/beta")
         return build
 
+    def factored(inputs, scope):
+        batch_norm(inputs, scope)  # creates the variables it uses
+        activations, scale = batch_norm_relu_factored(inputs, scope)
+        return activations * scale
+
     with tf.Graph().as_default():
         fetches = {}
         for name, layer, dtype in (
                 ("float64", float64_autodiff, tf.float64),
                 ("tutorial", with_beta_variable(lambda x, scope: tf.nn.relu(batch_norm(x, scope)), "bn"), tf.float32),
-                ("batch_norm_relu", with_beta_variable(batch_norm_relu, "bn_relu"), tf.float32)):
+                ("factored", with_beta_variable(factored, "bn_factored"), tf.float32)):
             inputs = tf.constant(x, dtype)
             out, beta = layer(inputs)
             fetches[name] = [out, *tf.gradients(tf.reduce_sum(out * tf.constant(upstream, dtype)), [inputs, beta])]
@@ -202,18 +212,28 @@ def test_batch_norm_relu_is_relu_of_batch_norm_to_float_rounding():
     assert_within_float32_rounding(results, ("output", "d/dx", "d/dbeta"))
 
 
-def test_generator_with_folded_resizes_draws_the_same_images(g):
+def test_fast_generator_is_the_generator_to_float_rounding(g):
+    """Same images, same gradients to every generator variable (weights 20x their initial size)."""
     rng = np.random.default_rng(1)
-    with g.graph.as_default(), v1.variable_scope(v1.get_variable_scope(), reuse=True):
-        folded = generator(g.z, g.batch_size, g.z_dim, fast=True)
+    with g.graph.as_default():
+        fast = fast_generator(g.z)
+        upstream = tf.constant(rng.normal(size=(50, 28, 28, 1)), tf.float32)
+        # g_b2 and g_b3 are cancelled by the batch norm after them: their gradients are rounding noise.
+        weights = [var for var in g.g_vars if var.op.name not in ("g_b2", "g_b3")]
+        gradients = {name: tf.gradients(tf.reduce_sum(images * upstream), weights)
+                     for name, images in (("tutorial", g.Gz), ("fast", fast))}
     with v1.Session(graph=g.graph) as sess:
         sess.run(g.init)
         # Weights 20x their initial size, so that the images are far from a flat 0.5.
         for var in g.g_vars:
             var.load(sess.run(var) * 20, sess)
-        tutorial_images, folded_images = sess.run([g.Gz, folded], {g.z: rng.normal(size=(50, 100))})
+        feed = {g.z: rng.normal(size=(50, 100))}
+        tutorial_images, fast_images, values = sess.run([g.Gz, fast, gradients], feed)
     assert tutorial_images.std() > 0.1
-    np.testing.assert_allclose(folded_images, tutorial_images, atol=1e-5)
+    np.testing.assert_allclose(fast_images, tutorial_images, atol=1e-5)
+    for var, tutorial_gradient, fast_gradient in zip(weights, values["tutorial"], values["fast"]):
+        relative = np.linalg.norm(fast_gradient - tutorial_gradient) / np.linalg.norm(tutorial_gradient)
+        assert relative < 3e-5, var.op.name
 
 
 @pytest.mark.gpu
