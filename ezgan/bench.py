@@ -5,9 +5,10 @@
 In one run it measures the fp32 matmul ceiling through TF, the work of the tutorial's iteration
 (FLOPs of its two ``sess.run`` calls, counted by TF's profiler), seconds per iteration of the
 tutorial's literal loop and of the default path, seconds to sample 10,000 digits, and training's
-peak resident memory. Each
-time is the median of several timed stretches after warm-up; the spread (min-max) is shown.
-The floor is work / ceiling: what one iteration would take if every FLOP ran at matmul speed.
+peak resident memory. Each time is the median of several timed stretches after warm-up; the
+spread (min-max) is shown. The ceiling and the two loops are timed in interleaved rounds, so that
+the machine's drifting speed (it is shared) moves all three alike. The floor is work / ceiling:
+what one iteration would take if every FLOP ran at matmul speed.
 """
 import argparse
 import json
@@ -44,18 +45,21 @@ def timed_stretches(run_once, stretches, per_stretch, warmup):
     return seconds
 
 
-def matmul_ceiling(size, stretches):
-    """FLOP/s of a large fp32 matmul through TF: the best this machine does on dense arithmetic."""
+def matmul_ceiling(size):
+    """A function timing one stretch of a large fp32 matmul through TF; it returns FLOP/s.
+
+    The best this machine does on dense arithmetic. Its session stays open for the whole run.
+    """
     graph = tf.Graph()
     with graph.as_default():
         a = tf.Variable(tf.random.normal([size, size]))
         b = tf.Variable(tf.random.normal([size, size]))
         product = tf.matmul(a, b)
         init = v1.global_variables_initializer()
-    with v1.Session(graph=graph, config=session_config()) as sess:
-        sess.run(init)
-        seconds = timed_stretches(lambda: sess.run(product.op), stretches, 5, warmup=3)
-    return [2 * size ** 3 / s for s in seconds]
+    sess = v1.Session(graph=graph, config=session_config())
+    sess.run(init)
+    timed_stretches(lambda: sess.run(product.op), 0, 0, warmup=3)
+    return lambda: 2 * size ** 3 / timed_stretches(lambda: sess.run(product.op), 1, 5, warmup=0)[0]
 
 
 def iteration_flops(g, *session_calls):
@@ -102,24 +106,34 @@ def matmul_gradient_forms(stretches, batch=50, rows=7 * 7 * 64, columns=1024):
                 for name, op in forms.items()}
 
 
-def training_loops(g, stretches, per_stretch):
-    """Seconds per iteration of the literal loop and of the default path, summaries every 10 as in train()."""
+def interleaved_rounds(g, ceiling, stretches, per_stretch):
+    """Per round: the matmul ceiling, then a stretch of the literal loop, then one of the default path.
+
+    The machine's speed drifts (it is shared), so each round's times are compared with the same
+    round's ceiling. Summaries every 10 iterations, as in train(). Returns lists, one entry per
+    round: ceiling (FLOP/s), literal and default (seconds per iteration).
+    """
     data = read_data_sets(seed=0).train
-    results = {}
+    loops = {"literal": literal_iteration, "default": fast_iteration}
+    results = {"ceiling": [], **{name: [] for name in loops}}
     with v1.Session(graph=g.graph, config=session_config()) as sess:
         sess.run(g.init)
-        for name, iterate in (("literal", literal_iteration), ("default", fast_iteration)):
-            step = [0]
+        step = [0]
 
-            def one_iteration():
-                z_d, z_g, z_summary = step_noise(0, step[0], g.batch_size, g.z_dim)
-                real = real_batch(data, g.batch_size)
-                iterate(sess, g, real, z_d, z_g)
-                if step[0] % 10 == 0:
-                    log_summary(sess, g, None, real, z_summary, step[0])
-                step[0] += 1
+        def one_iteration(iterate):
+            z_d, z_g, z_summary = step_noise(0, step[0], g.batch_size, g.z_dim)
+            real = real_batch(data, g.batch_size)
+            iterate(sess, g, real, z_d, z_g)
+            if step[0] % 10 == 0:
+                log_summary(sess, g, None, real, z_summary, step[0])
+            step[0] += 1
 
-            results[name] = timed_stretches(one_iteration, stretches, per_stretch, warmup=10)
+        for iterate in loops.values():
+            timed_stretches(lambda: one_iteration(iterate), 0, 0, warmup=10)
+        for _ in range(stretches):
+            results["ceiling"].append(ceiling())
+            for name, iterate in loops.items():
+                results[name] += timed_stretches(lambda: one_iteration(iterate), 1, per_stretch, warmup=0)
     return results
 
 
@@ -184,7 +198,8 @@ def spread(values, scale=1.0, digits=1):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stretches", type=int, default=5, help="timed stretches per measurement")
+    parser.add_argument("--stretches", type=int, default=5,
+                        help="timed rounds (ceiling, literal loop, default path) and sampling repeats")
     parser.add_argument("--per-stretch", type=int, default=40, help="iterations per timed stretch")
     parser.add_argument("--matmul-size", type=int, default=2048, help="side of the square matmul")
     parser.add_argument("--checkpoint", default=str(PRETRAINED_DIR), help="checkpoint to sample from")
@@ -195,16 +210,15 @@ def main(argv=None):
     tf.get_logger().setLevel("ERROR")
     v1.disable_eager_execution()
 
-    ceiling = matmul_ceiling(args.matmul_size, args.stretches)
     g = build_graph(seed=0)
     flops = tutorial_iteration_flops(g)
     default_flops = iteration_flops(g, [g.train_step])
+    rounds = interleaved_rounds(g, matmul_ceiling(args.matmul_size), args.stretches, args.per_stretch)
+    ceiling = rounds["ceiling"]
     floor = flops / statistics.median(ceiling)
-    loops = training_loops(g, args.stretches, args.per_stretch)
     sampling = sampling_seconds(args.checkpoint, 10_000, args.stretches)
     peak = training_peak_memory(200)
 
-    literal = statistics.median(loops["literal"])
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; "
           f"GPU: {bool(tf.config.list_physical_devices('GPU'))}")
     print(f"fp32 matmul ceiling ({args.matmul_size}x{args.matmul_size}): {spread(ceiling, 1e-9)} GFLOP/s")
@@ -213,11 +227,14 @@ def main(argv=None):
     print(f"(the default path does the same iteration in {default_flops / 1e9:.2f} GFLOP: the generator's resizes "
           f"are folded into its convolutions; on that work alone the floor would be "
           f"{default_flops / statistics.median(ceiling) * 1e3:.1f} ms)")
+    print(f"(rounds of {args.per_stretch} iterations, each timed with its own round's ceiling: "
+          f"the ratios are medians of the {args.stretches} rounds' ratios)")
     print()
     print(f"{'measurement':<34}{'median (min-max)':>22}{'x floor':>10}{'speed-up':>10}")
     for label, key in (("tutorial's literal loop, ms/iter", "literal"), ("default path (train_step), ms/iter", "default")):
-        median = statistics.median(loops[key])
-        print(f"{label:<34}{spread(loops[key], 1e3):>22}{median / floor:>10.2f}{literal / median:>9.2f}x")
+        times_floor = statistics.median(t * c / flops for t, c in zip(rounds[key], ceiling))
+        speed_up = statistics.median(lit / t for lit, t in zip(rounds["literal"], rounds[key]))
+        print(f"{label:<34}{spread(rounds[key], 1e3):>22}{times_floor:>10.2f}{speed_up:>9.2f}x")
     print(f"{'sample 10,000 digits, s':<34}{spread(sampling, 1, 2):>22}")
     print(f"{'training peak resident memory, MB':<34}{peak / 2**20:>22.0f}")
     print()
@@ -234,7 +251,7 @@ def main(argv=None):
             json.dump(dict(cpu=cpu_name(), cores=os.cpu_count(), tensorflow=tf.__version__,
                            matmul_flops_per_s=ceiling, iteration_flops=flops, default_path_flops=default_flops,
                            floor_seconds=floor,
-                           literal_seconds=loops["literal"], default_seconds=loops["default"],
+                           literal_seconds=rounds["literal"], default_seconds=rounds["default"],
                            sample_10000_seconds=sampling, training_peak_rss_bytes=peak), out, indent=1)
 
 
