@@ -58,7 +58,8 @@ def matmul_ceiling(size):
         init = v1.global_variables_initializer()
     sess = v1.Session(graph=graph, config=session_config())
     sess.run(init)
-    timed_stretches(lambda: sess.run(product.op), 0, 0, warmup=3)
+    for _ in range(3):
+        sess.run(product.op)
     return lambda: 2 * size ** 3 / timed_stretches(lambda: sess.run(product.op), 1, 5, warmup=0)[0]
 
 
@@ -129,7 +130,8 @@ def interleaved_rounds(g, ceiling, stretches, per_stretch):
             step[0] += 1
 
         for iterate in loops.values():
-            timed_stretches(lambda: one_iteration(iterate), 0, 0, warmup=10)
+            for _ in range(10):
+                one_iteration(iterate)
         for _ in range(stretches):
             results["ceiling"].append(ceiling())
             for name, iterate in loops.items():

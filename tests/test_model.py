@@ -63,6 +63,9 @@ def test_z_of_the_wrong_width_is_refused():
             generator(v1.placeholder(tf.float32, [None, 99]), 50, 100)
         with pytest.raises(ValueError, match="28, 28, 1"):
             discriminator(v1.placeholder(tf.float32, [None, 28, 28]))
+        generator(v1.placeholder(tf.float32, [None, 100]), 50, 100)
+        with pytest.raises(ValueError, match=r"z shaped \(batch, 100\)"):
+            fast_generator(v1.placeholder(tf.float32, [None, 99]))
 
 
 def sigmoid_xent(logits, label):
