@@ -137,12 +137,30 @@ def _conv2d_gradient_single_channel(op, grad):
                                                            out_backprop=grad, **attrs)
 
 
+def _after(grads_and_vars, dependencies):
+    """``grads_and_vars`` with each gradient made to wait for ``dependencies[variable]``."""
+    waiting = []
+    for grad, var in grads_and_vars:
+        with tf.control_dependencies([dependencies[var]]):
+            waiting.append((tf.identity(grad), var))
+    return waiting
+
+
+def _variable_updates(apply_op, variables):
+    """The op inside an optimizer's ``apply_gradients`` result that updates each variable."""
+    updates = {op.inputs[0].ref(): op for op in apply_op.control_inputs if op.type.startswith("ResourceApply")}
+    return {variable: updates[variable.handle.ref()] for variable in variables}
+
+
 def _fast_train_ops(g, d_optimizers, g_optimizer):
     """``train_step`` and ``d_step``: one iteration (or one pre-training step) as one op.
 
     The D updates on real and on fake are both computed from the weights as they were when the
-    step began (all gradients exist before either is applied), as in the tutorial's single
-    ``sess.run([d_trainer_real, d_trainer_fake])``. The G update then sees the updated
+    step began, as in the tutorial's single ``sess.run([d_trainer_real, d_trainer_fake])``. Each
+    weight is updated as soon as its own two gradients exist (so Adam on the big layer overlaps
+    with the rest of the backward pass); gradients still to come see the old values because TF's
+    training ops copy a variable before updating it while a read of it is in use
+    (``PrepareToUpdateVariable``). The G update then sees the updated
     discriminator (its forward pass is built under a control dependency on the D updates) and its
     own noise ``z_g``. These ops build their own copies of the networks (same variables), with
     changes that compute the same function faster: the generator's resizes are folded into its
@@ -161,11 +179,10 @@ def _fast_train_ops(g, d_optimizers, g_optimizer):
         g.d_step_losses = d_loss_real, d_loss_fake
         grads_real = d_real_optimizer.compute_gradients(d_loss_real, var_list=g.d_vars)
         grads_fake = d_fake_optimizer.compute_gradients(d_loss_fake, var_list=g.d_vars)
-        with tf.control_dependencies([grad for grad, _ in grads_real + grads_fake]):
-            apply_real = d_real_optimizer.apply_gradients(grads_real)
-        # One update after the other, so that the result does not depend on TF's scheduler.
-        with tf.control_dependencies([apply_real]):
-            apply_fake = d_fake_optimizer.apply_gradients(grads_fake)
+        # Each weight: its real-image update once both its gradients exist, then its fake-image
+        # update, so that the result does not depend on TF's scheduler.
+        apply_real = d_real_optimizer.apply_gradients(_after(grads_real, {var: grad for grad, var in grads_fake}))
+        apply_fake = d_fake_optimizer.apply_gradients(_after(grads_fake, _variable_updates(apply_real, g.d_vars)))
         d_step = tf.group(apply_real, apply_fake, v1.assign_add(g.global_step, 1), name="d_step")
         Gz_g = fast_generator(g.z_g)
         with tf.control_dependencies([d_step]):
