@@ -9,8 +9,9 @@ Two loops compute the same iteration:
 * ``literal_iteration``: the tutorial's loop, two ``sess.run`` calls fed from numpy (D real and
   D fake together, then G with fresh noise);
 * ``fast_iteration`` (the default): the same updates as one op, ``train_step``, in one call,
-  with the generator's resizes folded into its convolutions (the same function, rounded
-  differently). ``tests/test_train.py`` shows the two give the same variables to float32 rounding.
+  computed with less work (the same function, rounded differently: see
+  ``ezgan.graph._fast_train_ops``). ``tests/test_train.py`` shows the two give the same
+  variables to float32 rounding.
 """
 import dataclasses
 import json
