@@ -145,16 +145,49 @@ def upsample_conv3x3_stride2(x, kernel):
     last row and column it is a 2x2 convolution of x itself with the kernel folded accordingly (a
     quarter of the pixels, 4 taps instead of 9, and no resize or resize gradient); the last row and
     column, where the upsampling repeats the edge and SAME pads with zeros, get their own folds.
-    The same function as the tutorial's layers; only float rounding differs.
+    The same function as the tutorial's layers; only float rounding differs. The backward pass is
+    written out only to add the edges' input gradients onto x in place.
     """
     pair, last = _UPSAMPLED_FROM_PAIR, _UPSAMPLED_FROM_LAST
+    kernels = [_folded_kernel(rows, columns, kernel) for rows, columns in
+               ((pair, pair), (pair, last), (last, pair), (last, last))]
 
-    def conv(inputs, row_taps, column_taps):
-        return tf.nn.conv2d(inputs, _folded_kernel(row_taps, column_taps, kernel), strides=1, padding="VALID")
+    @tf.custom_gradient
+    def convolve(x, *kernels):
+        # The whole map, its last column, its last row, its corner.
+        parts = list(zip((x, x[:, :, -1:], x[:, -1:], x[:, -1:, -1:]), kernels))
+        out = [tf.nn.conv2d(inputs, k, strides=1, padding="VALID") for inputs, k in parts]
+        y = tf.concat([tf.concat(out[:2], axis=2), tf.concat(out[2:], axis=2)], axis=1)
 
-    top = tf.concat([conv(x, pair, pair), conv(x[:, :, -1:], pair, last)], axis=2)
-    bottom = tf.concat([conv(x[:, -1:], last, pair), conv(x[:, -1:, -1:], last, last)], axis=2)
-    return tf.concat([top, bottom], axis=1)
+        def backward(dy):
+            rows, columns = dy.shape[1] - 1, dy.shape[2] - 1
+            dys = (dy[:, :rows, :columns], dy[:, :rows, columns:], dy[:, rows:, :columns], dy[:, rows:, columns:])
+            kernel_gradients = [tf.raw_ops.Conv2DBackpropFilter(input=inputs, filter_sizes=tf.shape(k), out_backprop=d,
+                                                               strides=[1, 1, 1, 1], padding="VALID")
+                                for (inputs, k), d in zip(parts, dys)]
+            input_gradients = [tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(inputs), filter=k, out_backprop=d,
+                                                             strides=[1, 1, 1, 1], padding="VALID")
+                               for (inputs, k), d in zip(parts, dys)]
+            # The edges' gradients are added onto x's last column, row and corner in place: TF's
+            # own gradient of the slices would write three whole-size maps and sum them.
+            return (_add_to_edges(input_gradients[0], input_gradients[1:]), *kernel_gradients)
+
+        return y, backward
+
+    return convolve(x, *kernels)
+
+
+def _add_to_edges(gradient, edge_gradients):
+    """``gradient`` (batch, h, w, c) plus its last column's, last row's and corner's parts."""
+    batch, height, width = tf.shape(gradient)[0], gradient.shape[1], gradient.shape[2]
+    images = tf.range(batch)
+    indices, updates = [], []
+    for edge, rows, columns in zip(edge_gradients, (range(height), [height - 1], [height - 1]),
+                                   (([width - 1]), range(width), [width - 1])):
+        n, i, j = tf.meshgrid(images, tf.constant(list(rows)), tf.constant(list(columns)), indexing="ij")
+        indices.append(tf.reshape(tf.stack([n, i, j], axis=-1), [-1, 3]))
+        updates.append(tf.reshape(edge, [-1, gradient.shape[-1]]))
+    return tf.tensor_scatter_nd_add(gradient, tf.concat(indices, 0), tf.concat(updates, 0))
 
 
 def generator(z, batch_size, z_dim):
