@@ -11,6 +11,7 @@ the machine's drifting speed (it is shared) moves all three alike. The floor is 
 what one iteration would take if every FLOP ran at matmul speed.
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -45,10 +46,11 @@ def timed_stretches(run_once, stretches, per_stretch, warmup):
     return seconds
 
 
+@contextlib.contextmanager
 def matmul_ceiling(size):
-    """A function timing one stretch of a large fp32 matmul through TF; it returns FLOP/s.
+    """Yields a function that times one stretch of a large fp32 matmul through TF, in FLOP/s.
 
-    The best this machine does on dense arithmetic. Its session stays open for the whole run.
+    The best this machine does on dense arithmetic. The session stays open while in use.
     """
     graph = tf.Graph()
     with graph.as_default():
@@ -56,11 +58,11 @@ def matmul_ceiling(size):
         b = tf.Variable(tf.random.normal([size, size]))
         product = tf.matmul(a, b)
         init = v1.global_variables_initializer()
-    sess = v1.Session(graph=graph, config=session_config())
-    sess.run(init)
-    for _ in range(3):
-        sess.run(product.op)
-    return lambda: 2 * size ** 3 / timed_stretches(lambda: sess.run(product.op), 1, 5, warmup=0)[0]
+    with v1.Session(graph=graph, config=session_config()) as sess:
+        sess.run(init)
+        for _ in range(3):
+            sess.run(product.op)
+        yield lambda: 2 * size ** 3 / timed_stretches(lambda: sess.run(product.op), 1, 5, warmup=0)[0]
 
 
 def iteration_flops(g, *session_calls):
@@ -215,7 +217,8 @@ def main(argv=None):
     g = build_graph(seed=0)
     flops = tutorial_iteration_flops(g)
     default_flops = iteration_flops(g, [g.train_step])
-    rounds = interleaved_rounds(g, matmul_ceiling(args.matmul_size), args.stretches, args.per_stretch)
+    with matmul_ceiling(args.matmul_size) as ceiling:
+        rounds = interleaved_rounds(g, ceiling, args.stretches, args.per_stretch)
     ceiling = rounds["ceiling"]
     floor = flops / statistics.median(ceiling)
     sampling = sampling_seconds(args.checkpoint, 10_000, args.stretches)

@@ -162,15 +162,12 @@ def upsample_conv3x3_stride2(x, kernel):
         def backward(dy):
             rows, columns = dy.shape[1] - 1, dy.shape[2] - 1
             dys = (dy[:, :rows, :columns], dy[:, :rows, columns:], dy[:, rows:, :columns], dy[:, rows:, columns:])
-            kernel_gradients = [tf.raw_ops.Conv2DBackpropFilter(input=inputs, filter_sizes=tf.shape(k), out_backprop=d,
-                                                               strides=[1, 1, 1, 1], padding="VALID")
-                                for (inputs, k), d in zip(parts, dys)]
-            input_gradients = [tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(inputs), filter=k, out_backprop=d,
-                                                             strides=[1, 1, 1, 1], padding="VALID")
-                               for (inputs, k), d in zip(parts, dys)]
-            # The edges' gradients are added onto x's last column, row and corner in place: TF's
-            # own gradient of the slices would write three whole-size maps and sum them.
-            return (_add_to_edges(input_gradients[0], input_gradients[1:]), *kernel_gradients)
+            # Each convolution's own gradients (to its input and its kernel); the edges' input
+            # gradients are then added onto x's last column, row and corner in place, where TF's
+            # gradient of the slices would write three whole-size maps and sum them.
+            (x_gradient, *edge_gradients), kernel_gradients = zip(
+                *(tf.gradients(conv, [inputs, k], d) for conv, (inputs, k), d in zip(out, parts, dys)))
+            return (_add_to_edges(x_gradient, edge_gradients), *kernel_gradients)
 
         return y, backward
 
@@ -178,15 +175,14 @@ def upsample_conv3x3_stride2(x, kernel):
 
 
 def _add_to_edges(gradient, edge_gradients):
-    """``gradient`` (batch, h, w, c) plus its last column's, last row's and corner's parts."""
+    """``gradient`` (batch, h, w, c) plus the gradients of its last column, last row and corner."""
     batch, height, width = tf.shape(gradient)[0], gradient.shape[1], gradient.shape[2]
-    images = tf.range(batch)
+    edges = ((range(height), [width - 1]), ([height - 1], range(width)), ([height - 1], [width - 1]))
     indices, updates = [], []
-    for edge, rows, columns in zip(edge_gradients, (range(height), [height - 1], [height - 1]),
-                                   (([width - 1]), range(width), [width - 1])):
-        n, i, j = tf.meshgrid(images, tf.constant(list(rows)), tf.constant(list(columns)), indexing="ij")
+    for edge_gradient, (rows, columns) in zip(edge_gradients, edges):
+        n, i, j = tf.meshgrid(tf.range(batch), list(rows), list(columns), indexing="ij")
         indices.append(tf.reshape(tf.stack([n, i, j], axis=-1), [-1, 3]))
-        updates.append(tf.reshape(edge, [-1, gradient.shape[-1]]))
+        updates.append(tf.reshape(edge_gradient, [-1, gradient.shape[-1]]))
     return tf.tensor_scatter_nd_add(gradient, tf.concat(indices, 0), tf.concat(updates, 0))
 
 
