@@ -5,13 +5,17 @@
 In one run it measures the fp32 matmul ceiling through TF, the work of the tutorial's iteration
 (FLOPs of its two ``sess.run`` calls, counted by TF's profiler), seconds per iteration of the
 tutorial's literal loop and of the default path, seconds to sample 10,000 digits, and training's
-peak resident memory. Each time is the median of several timed stretches after warm-up; the
-spread (min-max) is shown. The ceiling and the two loops are timed in interleaved rounds, so that
-the machine's drifting speed (it is shared) moves all three alike. The floor is work / ceiling:
-what one iteration would take if every FLOP ran at matmul speed.
+peak resident memory; then, with TF on one thread in processes of their own, what the default
+path's kernels allow: the step's critical path, its ops spread greedily over the cores, and one
+copy of the step per core at once. Each time is the median of several timed stretches after
+warm-up; the spread (min-max) is shown. The ceiling and the two loops are timed in interleaved
+rounds, so that the machine's drifting speed (it is shared) moves all three alike. The floor is
+work / ceiling: what one iteration would take if every FLOP ran at matmul speed.
 """
 import argparse
+import collections
 import contextlib
+import heapq
 import json
 import os
 import platform
@@ -141,27 +145,167 @@ def interleaved_rounds(g, ceiling, stretches, per_stretch):
     return results
 
 
+def traced_steps(sess, g, steps, warmup=3):
+    """Run ``warmup`` + ``steps`` training steps, tracing each; yields the last ``steps``' RunMetadata."""
+    data = read_data_sets(seed=0).train
+    options = v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE, output_partition_graphs=True)
+    for step in range(warmup + steps):
+        z_d, z_g, _ = step_noise(0, step, g.batch_size, g.z_dim)
+        metadata = v1.RunMetadata()
+        sess.run(g.train_step, {g.x: real_batch(data, g.batch_size), g.z: z_d, g.z_g: z_g},
+                 options=options, run_metadata=metadata)
+        if step >= warmup:
+            yield metadata
+
+
+def node_times(metadata):
+    """(node name, op type, microseconds) of every op a traced step ran."""
+    for device in metadata.step_stats.dev_stats:
+        for node in device.node_stats:
+            op_type = node.timeline_label.split("(")[0].split("=")[-1].strip() or node.node_name
+            yield node.node_name, op_type, node.all_end_rel_micros
+
+
 def op_time_shares(g, steps=10):
     """Where a training step's time goes: each op type's share of the summed op times (traced steps)."""
-    import collections
-
-    data = read_data_sets(seed=0).train
     totals = collections.Counter()
     with v1.Session(graph=g.graph, config=session_config()) as sess:
         sess.run(g.init)
-        for step in range(steps + 3):
-            z_d, z_g, _ = step_noise(0, step, g.batch_size, g.z_dim)
-            metadata = v1.RunMetadata()
-            sess.run(g.train_step, {g.x: real_batch(data, g.batch_size), g.z: z_d, g.z_g: z_g},
-                     options=v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE), run_metadata=metadata)
-            if step < 3:
-                continue  # warm-up
-            for device in metadata.step_stats.dev_stats:
-                for node in device.node_stats:
-                    op_type = node.timeline_label.split("(")[0].split("=")[-1].strip() or node.node_name
-                    totals[op_type] += node.all_end_rel_micros
+        for metadata in traced_steps(sess, g, steps):
+            for _, op_type, micros in node_times(metadata):
+                totals[op_type] += micros
     whole = sum(totals.values())
     return [(op_type, micros / whole) for op_type, micros in totals.most_common()]
+
+
+def traced_op_graph(sess, g, steps=5):
+    """The ops a training step runs: (name -> names it waits for, name -> median traced microseconds).
+
+    The edges are the executed graph's data and control edges (after TF's own rewrites).
+    """
+    times = collections.defaultdict(list)
+    for metadata in traced_steps(sess, g, steps):
+        for name, _, micros in node_times(metadata):
+            times[name].append(micros)
+    inputs = {node.name: [name.lstrip("^").split(":")[0] for name in node.input]
+              for graph in metadata.partition_graphs for node in graph.node}
+    return inputs, {name: statistics.median(micros) for name, micros in times.items()}
+
+
+def longest_chain(inputs, weights):
+    """The heaviest path through a graph: ``inputs`` maps each node to the nodes it waits for,
+    ``weights`` each node to its weight (a node without one weighs 0). Nodes outside ``inputs`` are
+    ignored. However many cores, the graph takes at least this long."""
+    return max(_chain_weights(inputs, weights, reverse=False).values(), default=0)
+
+
+def list_schedule(inputs, weights, cores):
+    """How long ``cores`` workers take over the graph when each node runs on one worker.
+
+    Greedy, as schedulers go: whenever a worker is free it takes, among the nodes whose inputs are
+    all done, the one with the heaviest chain still behind it. Not a bound (a cleverer schedule
+    may do better) but a good estimate of what the graph's shape allows.
+    """
+    rest = _chain_weights(inputs, weights, reverse=True)
+    waiting_for = {name: {source for source in sources if source in inputs} for name, sources in inputs.items()}
+    readers = collections.defaultdict(list)
+    for name, sources in waiting_for.items():
+        for source in sources:
+            readers[source].append(name)
+    ready = [(-rest[name], name) for name, sources in waiting_for.items() if not sources]
+    heapq.heapify(ready)
+    running, free, now = [], cores, 0
+    while ready or running:
+        while ready and free:
+            _, name = heapq.heappop(ready)
+            heapq.heappush(running, (now + weights.get(name, 0), name))
+            free -= 1
+        now, name = heapq.heappop(running)
+        free += 1
+        for reader in readers[name]:
+            waiting_for[reader].discard(name)
+            if not waiting_for[reader]:
+                heapq.heappush(ready, (-rest[reader], reader))
+    return now
+
+
+def _chain_weights(inputs, weights, reverse):
+    """Per node, the heaviest chain ending at it (or, ``reverse``, starting at it), its own weight included."""
+    neighbours = collections.defaultdict(list)  # the nodes each node's chains continue through
+    for name, sources in inputs.items():
+        for source in sources:
+            if source in inputs:
+                if reverse:
+                    neighbours[source].append(name)
+                else:
+                    neighbours[name].append(source)
+    total = {}
+    for root in inputs:
+        stack = [root]  # depth first, without recursion: chains can be longer than Python's recursion limit
+        while stack:
+            name = stack[-1]
+            pending = [other for other in neighbours[name] if other not in total]
+            if name in total or not pending:
+                stack.pop()
+                if name not in total:
+                    total[name] = weights.get(name, 0) + max((total[other] for other in neighbours[name]), default=0)
+            else:
+                stack.extend(pending)
+    return total
+
+
+def one_thread_steps(stretches, per_stretch):
+    """``train_step`` with TF on one thread (one op at a time), timed, then traced.
+
+    Returns a dict of seconds: ``seconds`` (one figure per stretch), ``critical_path`` (the traced
+    step's longest chain of ops) and ``list_schedule`` (its ops spread greedily over this machine's
+    cores, each op on one core).
+    """
+    g = build_graph(seed=0)
+    data = read_data_sets(seed=0).train
+    with v1.Session(graph=g.graph, config=session_config(threads=1)) as sess:
+        sess.run(g.init)
+        step = [0]
+
+        def one_iteration():
+            z_d, z_g, _ = step_noise(0, step[0], g.batch_size, g.z_dim)
+            fast_iteration(sess, g, real_batch(data, g.batch_size), z_d, z_g)
+            step[0] += 1
+
+        seconds = timed_stretches(one_iteration, stretches, per_stretch, warmup=10)
+        inputs, micros = traced_op_graph(sess, g)
+    return dict(seconds=seconds, critical_path=longest_chain(inputs, micros) / 1e6,
+                list_schedule=list_schedule(inputs, micros, os.cpu_count()) / 1e6)
+
+
+def one_thread_bounds(stretches, per_stretch):
+    """What the default path's kernels allow, each op on one thread.
+
+    One process runs ``train_step`` on one thread alone (TF sizes its thread pools once per
+    process): its time, its critical path and a list schedule of its traced ops over the cores
+    (``one_thread_steps``). Then one such process per core runs at once: no core waits for another,
+    so the machine does an iteration every (a copy's seconds per iteration / copies), the most
+    these kernels can do (a kernel split over two threads does no less work per core). Returns
+    (the lone process's dict, seconds per iteration of the machine with all copies running per
+    stretch).
+    """
+    command = [sys.executable, "-m", "ezgan.bench", "--one-thread-only",
+               "--stretches", str(stretches), "--per-stretch", str(per_stretch)]
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(__file__))}
+
+    def run_copies(copies):
+        workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                   for _ in range(copies)]
+        outputs = [worker.communicate() for worker in workers]
+        for worker, (_, errors) in zip(workers, outputs):
+            if worker.returncode:
+                raise RuntimeError(f"a one-thread copy of the training step failed:\n{errors[-2000:]}")
+        return [json.loads(output) for output, _ in outputs]
+
+    alone = run_copies(1)[0]
+    copies = os.cpu_count()
+    together = [statistics.mean(seconds) / copies for seconds in zip(*(run["seconds"] for run in run_copies(copies)))]
+    return alone, together
 
 
 def sampling_seconds(checkpoint, n, repeats):
@@ -210,9 +354,15 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--profile", type=int, default=8, metavar="N",
                         help="also trace 10 steps and print the N op types that take the most time (0: don't)")
+    parser.add_argument("--one-thread-only", action="store_true",
+                        help="only time and trace train_step on one thread and print the figures as JSON "
+                             "(what the bench runs in each one-thread process)")
     args = parser.parse_args(argv)
     tf.get_logger().setLevel("ERROR")
     v1.disable_eager_execution()
+    if args.one_thread_only:
+        print(json.dumps(one_thread_steps(args.stretches, args.per_stretch)))
+        return
 
     g = build_graph(seed=0)
     flops = tutorial_iteration_flops(g)
@@ -221,6 +371,7 @@ def main(argv=None):
         rounds = interleaved_rounds(g, ceiling, args.stretches, args.per_stretch)
     ceiling = rounds["ceiling"]
     floor = flops / statistics.median(ceiling)
+    one_thread, all_cores = one_thread_bounds(args.stretches, args.per_stretch)
     sampling = sampling_seconds(args.checkpoint, 10_000, args.stretches)
     peak = training_peak_memory(200)
 
@@ -243,6 +394,16 @@ def main(argv=None):
     print(f"{'sample 10,000 digits, s':<34}{spread(sampling, 1, 2):>22}")
     print(f"{'training peak resident memory, MB':<34}{peak / 2**20:>22.0f}")
     print()
+    print("what these kernels allow (TF on one thread, each process its own; x the same floor):")
+    critical_path, greedy = one_thread["critical_path"], one_thread["list_schedule"]
+    for label, figure, seconds in (
+            ("default path, one thread, ms/iter", spread(one_thread["seconds"], 1e3),
+             statistics.median(one_thread["seconds"])),
+            ("  its critical path, ms", f"{critical_path * 1e3:.1f}", critical_path),
+            (f"  its ops on {os.cpu_count()} cores (greedy), ms", f"{greedy * 1e3:.1f}", greedy),
+            (f"{os.cpu_count()} copies at once, ms/iter", spread(all_cores, 1e3), statistics.median(all_cores))):
+        print(f"{label:<34}{figure:>22}{seconds / floor:>10.2f}")
+    print()
     print(f"the discriminator's 3136x1024 layer, gradient to its input (batch {g.batch_size}), ms:")
     for label, seconds in matmul_gradient_forms(args.stretches).items():
         print(f"  {label:<40}{spread(seconds, 1e3, 2):>20}")
@@ -257,6 +418,10 @@ def main(argv=None):
                            matmul_flops_per_s=ceiling, iteration_flops=flops, default_path_flops=default_flops,
                            floor_seconds=floor,
                            literal_seconds=rounds["literal"], default_seconds=rounds["default"],
+                           one_thread_seconds=one_thread["seconds"],
+                           one_thread_critical_path_seconds=one_thread["critical_path"],
+                           one_thread_list_schedule_seconds=one_thread["list_schedule"],
+                           all_cores_busy_seconds=all_cores,
                            sample_10000_seconds=sampling, training_peak_rss_bytes=peak), out, indent=1)
 
 

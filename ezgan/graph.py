@@ -192,9 +192,14 @@ def _fast_train_ops(g, d_optimizers, g_optimizer):
     return d_step, train_step
 
 
-def session_config():
-    """TF's own thread pools (they measured best here); TF places work on a GPU when it sees one."""
-    config = v1.ConfigProto(allow_soft_placement=True)
+def session_config(threads=0):
+    """TF's own thread pools (they measured best here); TF places work on a GPU when it sees one.
+
+    ``threads`` > 0 sizes both of TF's pools instead. TF makes its pools once per process, with the
+    first session's sizes: a different size needs its own process (``make bench`` starts one).
+    """
+    config = v1.ConfigProto(allow_soft_placement=True, intra_op_parallelism_threads=threads,
+                            inter_op_parallelism_threads=threads)
     config.gpu_options.allow_growth = True
     return config
 
