@@ -16,6 +16,7 @@ import argparse
 import collections
 import contextlib
 import heapq
+import itertools
 import json
 import os
 import platform
@@ -30,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf  # noqa: E402
 
 from ezgan.graph import build_graph, matmul_input_gradient, session_config  # noqa: E402
+from ezgan.hparams import SUMMARY_EVERY  # noqa: E402
 from ezgan.mnist import read_data_sets  # noqa: E402
 from ezgan.sample import PRETRAINED_DIR, Sampler  # noqa: E402
 from ezgan.train import fast_iteration, literal_iteration, log_summary, real_batch, step_noise  # noqa: E402
@@ -113,28 +115,36 @@ def matmul_gradient_forms(stretches, batch=50, rows=7 * 7 * 64, columns=1024):
                 for name, op in forms.items()}
 
 
+def iteration_runner(sess, g):
+    """A function that runs one iteration with the loop it is given (``literal_iteration`` or
+    ``fast_iteration``) on the next step's real batch and noise, and the summaries every
+    ``SUMMARY_EVERY`` iterations, as in train()."""
+    data = read_data_sets(seed=0).train
+    steps = itertools.count()
+
+    def run(iterate):
+        step = next(steps)
+        z_d, z_g, z_summary = step_noise(0, step, g.batch_size, g.z_dim)
+        real = real_batch(data, g.batch_size)
+        iterate(sess, g, real, z_d, z_g)
+        if step % SUMMARY_EVERY == 0:
+            log_summary(sess, g, None, real, z_summary, step)
+
+    return run
+
+
 def interleaved_rounds(g, ceiling, stretches, per_stretch):
     """Per round: the matmul ceiling, then a stretch of the literal loop, then one of the default path.
 
     The machine's speed drifts (it is shared), so each round's times are compared with the same
-    round's ceiling. Summaries every 10 iterations, as in train(). Returns lists, one entry per
-    round: ceiling (FLOP/s), literal and default (seconds per iteration).
+    round's ceiling. Returns lists, one entry per round: ceiling (FLOP/s), literal and default
+    (seconds per iteration).
     """
-    data = read_data_sets(seed=0).train
     loops = {"literal": literal_iteration, "default": fast_iteration}
     results = {"ceiling": [], **{name: [] for name in loops}}
     with v1.Session(graph=g.graph, config=session_config()) as sess:
         sess.run(g.init)
-        step = [0]
-
-        def one_iteration(iterate):
-            z_d, z_g, z_summary = step_noise(0, step[0], g.batch_size, g.z_dim)
-            real = real_batch(data, g.batch_size)
-            iterate(sess, g, real, z_d, z_g)
-            if step[0] % 10 == 0:
-                log_summary(sess, g, None, real, z_summary, step[0])
-            step[0] += 1
-
+        one_iteration = iteration_runner(sess, g)
         for iterate in loops.values():
             for _ in range(10):
                 one_iteration(iterate)
@@ -255,24 +265,18 @@ def _chain_weights(inputs, weights, reverse):
 
 
 def one_thread_steps(stretches, per_stretch):
-    """``train_step`` with TF on one thread (one op at a time), timed, then traced.
+    """The default path with TF on one thread (one op at a time), timed as in ``interleaved_rounds``,
+    then ``train_step`` traced.
 
     Returns a dict of seconds: ``seconds`` (one figure per stretch), ``critical_path`` (the traced
     step's longest chain of ops) and ``list_schedule`` (its ops spread greedily over this machine's
     cores, each op on one core).
     """
     g = build_graph(seed=0)
-    data = read_data_sets(seed=0).train
     with v1.Session(graph=g.graph, config=session_config(threads=1)) as sess:
         sess.run(g.init)
-        step = [0]
-
-        def one_iteration():
-            z_d, z_g, _ = step_noise(0, step[0], g.batch_size, g.z_dim)
-            fast_iteration(sess, g, real_batch(data, g.batch_size), z_d, z_g)
-            step[0] += 1
-
-        seconds = timed_stretches(one_iteration, stretches, per_stretch, warmup=10)
+        one_iteration = iteration_runner(sess, g)
+        seconds = timed_stretches(lambda: one_iteration(fast_iteration), stretches, per_stretch, warmup=10)
         inputs, micros = traced_op_graph(sess, g)
     return dict(seconds=seconds, critical_path=longest_chain(inputs, micros) / 1e6,
                 list_schedule=list_schedule(inputs, micros, os.cpu_count()) / 1e6)
