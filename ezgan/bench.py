@@ -15,6 +15,7 @@ work / ceiling: what one iteration would take if every FLOP ran at matmul speed.
 import argparse
 import collections
 import contextlib
+import functools
 import heapq
 import itertools
 import json
@@ -156,14 +157,13 @@ def interleaved_rounds(g, ceiling, stretches, per_stretch):
 
 
 def traced_steps(sess, g, steps, warmup=3):
-    """Run ``warmup`` + ``steps`` training steps, tracing each; yields the last ``steps``' RunMetadata."""
-    data = read_data_sets(seed=0).train
+    """Run ``warmup`` + ``steps`` iterations of the default path, tracing each ``train_step``;
+    yields the last ``steps``' RunMetadata."""
+    one_iteration = iteration_runner(sess, g)
     options = v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE, output_partition_graphs=True)
     for step in range(warmup + steps):
-        z_d, z_g, _ = step_noise(0, step, g.batch_size, g.z_dim)
         metadata = v1.RunMetadata()
-        sess.run(g.train_step, {g.x: real_batch(data, g.batch_size), g.z: z_d, g.z_g: z_g},
-                 options=options, run_metadata=metadata)
+        one_iteration(functools.partial(fast_iteration, options=options, run_metadata=metadata))
         if step >= warmup:
             yield metadata
 

@@ -69,9 +69,12 @@ def literal_iteration(sess, g, real, z_d, z_g):
     sess.run(g.increment_step)
 
 
-def fast_iteration(sess, g, real, z_d, z_g):
-    """The same iteration as one op: the order lives in the graph's control dependencies."""
-    sess.run(g.train_step, {g.x: real, g.z: z_d, g.z_g: z_g})
+def fast_iteration(sess, g, real, z_d, z_g, **run_options):
+    """The same iteration as one op: the order lives in the graph's control dependencies.
+
+    ``run_options`` go to ``sess.run`` (``options`` and ``run_metadata``: ``make bench`` traces it).
+    """
+    sess.run(g.train_step, {g.x: real, g.z: z_d, g.z_g: z_g}, **run_options)
 
 
 @dataclasses.dataclass
