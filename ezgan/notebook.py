@@ -1,23 +1,23 @@
 """What the notebooks in ``notebooks/`` share: setup, the quick setting, figures, showing source.
 
 Every notebook starts with ``notebook.setup()``. The quick setting (environment variable
-``EZGAN_QUICK=1``, set by ``scripts/run_notebooks.py --quick`` and by the tests) shrinks every
+``EZGAN_QUICK=1``, set by ``tools/run_notebooks.py --quick`` and by the tests) shrinks every
 iteration count so the whole series runs in a few minutes; ``quick(full, small)`` picks the
 number. ``show_source(obj)`` displays the code of a function from the package itself, so a
 notebook never shows a copy that could drift from ``ezgan/``; ``tests/test_notebooks.py`` checks
 the committed outputs against the current source.
 """
-import contextlib
 import html
 import inspect
 import os
 import pathlib
 import platform
 import random
-import sys
 import tempfile
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+from ezgan.paths import REPO
+from ezgan.tfsetup import tensorflow
+
 NOTEBOOKS_DIR = REPO / "notebooks"
 FIGURES_DIR = NOTEBOOKS_DIR / "figures"
 QUICK_ENV = "EZGAN_QUICK"
@@ -38,36 +38,6 @@ def quick(full, small):
     return small if QUICK else full
 
 
-@contextlib.contextmanager
-def _quiet_stderr_fd():
-    """Silence file descriptor 2 for a moment: TensorFlow's C++ start-up notes (CUDA probing, oneDNN)
-    are written there before any log level applies, and Jupyter would paste them into the notebook.
-    Python exceptions are unaffected (they are raised, not printed)."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def import_tensorflow():
-    """TensorFlow, imported quietly, with its Python logger at ERROR."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" not in sys.modules:
-        with _quiet_stderr_fd():
-            import tensorflow  # noqa: F401
-    import tensorflow as tf
-    tf.get_logger().setLevel("ERROR")
-    return tf
-
-
 def setup(seed=SEED):
     """Graph mode, seeds, working directory = repository root; prints what the notebook runs on.
 
@@ -76,11 +46,10 @@ def setup(seed=SEED):
     (``v1.set_random_seed`` inside each ``tf.Graph``, or ``build_graph(seed=...)``); numpy code in
     the notebooks uses explicit generators, the global seeds here are a safety net.
     """
-    tf = import_tensorflow()
+    tf = tensorflow()
     import matplotlib
     import numpy as np
 
-    tf.compat.v1.disable_eager_execution()
     os.chdir(REPO)
     random.seed(seed)
     np.random.seed(seed)

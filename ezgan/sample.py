@@ -3,7 +3,10 @@
 ``sample(n, seed)`` restores the generator from a checkpoint (``pretrained/`` by default) and
 returns n digits as an (n, 28, 28) float array in [0, 1]. The generator's batch norm always
 normalises with the statistics of the batch in hand (see ``ezgan.model.batch_norm``), so digits
-are generated in batches of the training batch size, as they were during training.
+are always generated in whole batches of the training batch size, as they were in training: for
+n digits, ``seed`` draws noise for n rounded up to whole batches and the extra digits are dropped.
+A digit therefore does not depend on how many were asked for. A checkpoint trained with a recipe
+beyond the tutorial's (``ezgan.recipes``) gets that recipe's generator.
 """
 import math
 import pathlib
@@ -11,55 +14,19 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from ezgan.graph import session_config
+from ezgan.checkpoints import resolve_checkpoint, restored_session
 from ezgan.hparams import BATCH_SIZE, Z_DIM
-from ezgan.model import generator
+from ezgan.paths import pretrained_dir
+from ezgan.recipes import checkpoint_generator
 
 v1 = tf.compat.v1
-PRETRAINED_DIR = pathlib.Path(__file__).resolve().parent.parent / "pretrained"
+PADDING_SEED = 2**31 - 1   # the noise that fills a last partial batch of given z (see ``whole_batches``)
 
 
-class CheckpointError(ValueError):
-    """A checkpoint is missing or does not hold the variables the model needs; the message names them."""
-
-
-def resolve_checkpoint(path):
-    """A checkpoint prefix from a directory (its latest model checkpoint) or a prefix."""
-    path = pathlib.Path(path)
-    if path.is_dir():
-        for index in ("model_checkpoint", "checkpoint"):
-            found = v1.train.latest_checkpoint(str(path), latest_filename=index)
-            if found:
-                return found
-        raise CheckpointError(f"{path}: no checkpoint in this directory")
-    if not pathlib.Path(f"{path}.index").exists():
-        raise CheckpointError(f"{path}: no such checkpoint (neither a directory nor a prefix with an .index file)")
-    return str(path)
-
-
-def check_variables(prefix, variables):
-    """Refuse a checkpoint that lacks any of ``variables`` or holds them with other shapes."""
-    stored = dict(v1.train.list_variables(prefix))
-    problems = []
-    for var in variables:
-        name = var.op.name
-        if name not in stored:
-            problems.append(f"{name} missing")
-        elif list(stored[name]) != var.shape.as_list():
-            problems.append(f"{name} has shape {list(stored[name])}, the model needs {var.shape.as_list()}")
-    if problems:
-        raise CheckpointError(f"{prefix}: " + "; ".join(problems))
-
-
-def restored_session(graph, prefix):
-    """A session on ``graph`` with all its variables restored from ``prefix`` (checked first)."""
-    with graph.as_default():
-        variables = v1.global_variables()
-        check_variables(prefix, variables)
-        saver = v1.train.Saver(var_list=variables)
-    sess = v1.Session(graph=graph, config=session_config())
-    saver.restore(sess, prefix)
-    return sess
+def normal_noise(n, seed, z_dim=Z_DIM, batch_size=BATCH_SIZE):
+    """The noise behind ``sample(n, seed)``: one standard normal draw of n rows rounded up to whole batches."""
+    rows = math.ceil(n / batch_size) * batch_size
+    return np.random.default_rng(seed).normal(0, 1, (rows, z_dim)).astype(np.float32)
 
 
 def _check_noise(z, z_dim):
@@ -69,22 +36,31 @@ def _check_noise(z, z_dim):
     return z
 
 
+def whole_batches(z, batch_size):
+    """``z`` with rows of fixed noise appended to fill its last batch, so batch norm sees only whole batches."""
+    missing = -len(z) % batch_size
+    padding = np.random.default_rng(PADDING_SEED).normal(0, 1, (missing, z.shape[1])).astype(np.float32)
+    return np.concatenate([z, padding])
+
+
 def _run_in_chunks(sess, images, z_placeholder, z, rows):
     return [sess.run(images, {z_placeholder: z[start:start + rows]}) for start in range(0, len(z), rows)]
 
 
-def generate(sess, g, z):
-    """Run the generator ``g.Gz`` of a built graph on noise ``z``, one batch a call; returns (n, 28, 28)."""
-    z = _check_noise(z, g.z_dim)
-    return np.concatenate(_run_in_chunks(sess, g.Gz, g.z, z, g.batch_size))[..., 0]
+def generate(sess, gan, z):
+    """Run the generator ``gan.Gz`` of a built graph on noise ``z``, one whole batch a call; returns (n, 28, 28)."""
+    z = _check_noise(z, gan.z_dim)
+    return np.concatenate(_run_in_chunks(sess, gan.Gz, gan.z, whole_batches(z, gan.batch_size), gan.batch_size)
+                          )[:len(z), ..., 0]
 
 
 class Sampler:
     """A generator restored from a checkpoint, kept open to sample many times."""
 
-    def __init__(self, checkpoint=PRETRAINED_DIR, z_dim=Z_DIM, batch_size=BATCH_SIZE, copies=4):
-        prefix = resolve_checkpoint(checkpoint)
+    def __init__(self, checkpoint=None, z_dim=Z_DIM, batch_size=BATCH_SIZE, copies=4):
+        prefix = resolve_checkpoint(pretrained_dir() if checkpoint is None else checkpoint)
         self.z_dim, self.batch_size, self.copies = z_dim, batch_size, copies
+        generator = checkpoint_generator(prefix)   # the tutorial's unless the checkpoint's run.json says otherwise
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.z = v1.placeholder(tf.float32, [None, z_dim], name="z")
@@ -95,36 +71,37 @@ class Sampler:
             for copy in range(copies):
                 with v1.variable_scope(v1.get_variable_scope(), reuse=copy > 0):
                     outputs.append(generator(self.z[copy * batch_size:(copy + 1) * batch_size], batch_size, z_dim))
-            self.Gz_copies = tf.concat(outputs, axis=0)
+            self.batches_at_once = tf.concat(outputs, axis=0)
             self.Gz = outputs[0]
         self.sess = restored_session(self.graph, prefix)
         self.checkpoint = prefix
 
     def noise(self, n, seed=None):
-        """Noise for n digits, drawn in whole batches so every batch-norm batch is full."""
-        rows = math.ceil(n / self.batch_size) * self.batch_size
-        return np.random.default_rng(seed).normal(0, 1, (rows, self.z_dim)).astype(np.float32)[:n]
+        """The noise of ``sample(n, seed)``'s n digits: the first n rows of ``normal_noise``."""
+        return normal_noise(n, seed, self.z_dim, self.batch_size)[:n]
 
     def generate(self, z):
-        """Digits (n, 28, 28) for noise z (n, z_dim): whole groups through the copies, the rest batch by batch."""
+        """Digits (n, 28, 28) for noise z (n, z_dim), in whole batches: groups through the copies, the rest one by one."""
         z = _check_noise(z, self.z_dim)
+        padded = whole_batches(z, self.batch_size)
         group = self.batch_size * self.copies
-        whole = len(z) // group * group
-        chunks = (_run_in_chunks(self.sess, self.Gz_copies, self.z, z[:whole], group)
-                  + _run_in_chunks(self.sess, self.Gz, self.z, z[whole:], self.batch_size))
-        return np.concatenate(chunks)[..., 0]
+        whole = len(padded) // group * group
+        chunks = (_run_in_chunks(self.sess, self.batches_at_once, self.z, padded[:whole], group)
+                  + _run_in_chunks(self.sess, self.Gz, self.z, padded[whole:], self.batch_size))
+        return np.concatenate(chunks)[:len(z), ..., 0]
 
     def sample(self, n=64, seed=None):
+        """n digits from ``normal_noise(n, seed)``: whole batches generated, the extra digits dropped."""
         if n < 1:
             raise ValueError(f"n must be positive, got {n}")
-        return self.generate(self.noise(n, seed))
+        return self.generate(normal_noise(n, seed, self.z_dim, self.batch_size))[:n]
 
     def close(self):
         self.sess.close()
 
 
-def sample(n=64, seed=None, checkpoint=PRETRAINED_DIR):
-    """n generated digits (n, 28, 28) in [0, 1] from the generator in ``checkpoint``."""
+def sample(n=64, seed=None, checkpoint=None):
+    """n generated digits (n, 28, 28) in [0, 1] from the generator in ``checkpoint`` (default ``pretrained/``)."""
     sampler = Sampler(checkpoint)
     try:
         return sampler.sample(n, seed)

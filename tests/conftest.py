@@ -1,16 +1,9 @@
 """Shared fixtures. Every graph here is built into its own tf.Graph, in graph (TF1) mode."""
-import os
-import pathlib
-import sys
+import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from ezgan.tfsetup import tensorflow
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-tf.compat.v1.disable_eager_execution()
-tf.get_logger().setLevel("ERROR")
+tf = tensorflow()
 
 from ezgan.mnist import read_data_sets  # noqa: E402
 from ezgan.train import train  # noqa: E402

@@ -1,13 +1,12 @@
-"""The benchmark's own logic (its timings are not asserted: they belong to the machine)."""
+"""The benchmark's own logic, ``tools/bench.py`` (its timings are not asserted: they belong to the machine)."""
 import json
 import subprocess
 import sys
 
 import numpy as np
 
-from ezgan.bench import list_schedule, longest_chain
-
-from conftest import REPO
+from ezgan.paths import REPO
+from tools.bench import list_schedule, longest_chain
 
 
 def heaviest_path_by_enumeration(inputs, weights):
@@ -61,9 +60,10 @@ def test_list_schedule_spreads_ops_over_the_cores():
 
 def test_one_thread_worker_reports_its_figures():
     """What ``make bench`` runs in each one-thread process: JSON on stdout."""
-    result = subprocess.run([sys.executable, "-m", "ezgan.bench", "--one-thread-only", "--stretches", "2",
+    # No PYTHONPATH: the tool imports the installed package, as `make bench` runs it.
+    result = subprocess.run([sys.executable, "tools/bench.py", "--one-thread-only", "--stretches", "2",
                              "--per-stretch", "2"], cwd=REPO, capture_output=True, text=True, check=True,
-                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+                            env={"PATH": "/usr/bin:/bin"})
     report = json.loads(result.stdout)
     assert set(report) == {"seconds", "critical_path", "list_schedule"}
     assert len(report["seconds"]) == 2 and all(seconds > 0 for seconds in report["seconds"])

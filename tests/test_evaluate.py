@@ -1,25 +1,35 @@
-"""The evaluator: the committed classifier, the metrics on sets whose answer is known, bad input, the CLI."""
-import argparse
+"""The evaluator: the committed classifier, its rows on sets whose answer is known, bad input, the CLI.
+
+The measures themselves, on plain arrays, are tested in test_metrics.py.
+"""
 import csv
 import json
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from ezgan import evaluate
-from ezgan.evaluate import (CLASSIFIER_DIR, Classifier, Evaluator, classifier_score, feature_statistics,
-                            frechet_distance, label_statistics)
+from ezgan.checkpoints import resolve_checkpoint
+from ezgan.errors import CheckpointError, EzganError
+from ezgan.evaluate import Classifier, Evaluator
+from ezgan.graph import build_graph
 from ezgan.hparams import Z_DIM
 from ezgan.model import generator
-from ezgan.sample import CheckpointError
+from ezgan.paths import REPO
+from ezgan.sample import sample
+from ezgan.train import train
 
 v1 = tf.compat.v1
+CLASSIFIER = REPO / "pretrained" / "classifier"
 
 
 @pytest.fixture(scope="module")
 def evaluator(mnist):
-    evaluator = Evaluator(CLASSIFIER_DIR, data=mnist)
+    evaluator = Evaluator(CLASSIFIER, data=mnist)
     yield evaluator
     evaluator.close()
 
@@ -27,6 +37,15 @@ def evaluator(mnist):
 @pytest.fixture(scope="module")
 def test_set_row(evaluator):
     return evaluator.metrics(*evaluator.test_predictions)
+
+
+@pytest.fixture(scope="module")
+def milestone_run(tmp_path_factory):
+    """A real, very short run with milestones: 2 pre-training steps, milestones at iterations 5 and 10."""
+    run = tmp_path_factory.mktemp("milestone_run")
+    train(iterations=10, pretrain_steps=2, milestone_every=5, checkpoint_every=5, checkpoint_dir=str(run),
+          progress=False, seed=4)
+    return run
 
 
 def save_generator(prefix, seed):
@@ -45,6 +64,21 @@ def one_line(error):
     return "\n" not in str(error.value)
 
 
+def cli(*args, cwd):
+    """``python -m ezgan ARGS`` in its own process, from ``cwd``."""
+    return subprocess.run([sys.executable, "-m", "ezgan", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def assert_user_error(result, command, *named):
+    """Exit status 2 and one line on stderr, ``ezgan COMMAND: error: ...``, naming each of ``named``."""
+    assert result.returncode == 2, result.stderr
+    message = result.stderr.strip()
+    assert "\n" not in message and message.startswith(f"ezgan {command}: error: "), message
+    for text in named:
+        assert str(text) in message
+
+
 def test_the_committed_classifier_reaches_99_percent_on_the_test_set(evaluator, mnist):
     predicted = evaluator.test_predictions[0].argmax(axis=1)
     accuracy = np.mean(predicted == mnist.test.labels)
@@ -53,10 +87,18 @@ def test_the_committed_classifier_reaches_99_percent_on_the_test_set(evaluator, 
 
 
 def test_the_committed_classifier_holds_model_variables_only_under_its_scope():
-    stored = dict(v1.train.list_variables(evaluate.resolve_checkpoint(CLASSIFIER_DIR)))
+    stored = dict(v1.train.list_variables(resolve_checkpoint(CLASSIFIER)))
     assert stored and all(name.startswith("classifier/") for name in stored)
     assert not [name for name in stored if "Adam" in name or "power" in name or "step" in name]
     assert sum(np.prod(shape) for shape in stored.values()) * 4 < 5_000_000
+
+
+def test_the_default_classifier_is_the_committed_one():
+    classifier = Classifier()
+    classifier.close()
+    assert classifier.checkpoint == str(CLASSIFIER / evaluate.CLASSIFIER_CHECKPOINT)
+    assert evaluate.classifier_dir() == CLASSIFIER
+    assert classifier.info["features"] == evaluate.FEATURES
 
 
 def test_the_real_test_set_scores_near_the_maximum_and_at_distance_zero_from_itself(test_set_row):
@@ -85,131 +127,118 @@ def test_real_training_images_are_closer_to_the_test_set_than_noise(evaluator, m
     assert sum(noise["digit_shares"]) == pytest.approx(1)
 
 
-def test_classifier_score_of_known_probabilities():
-    def log(probabilities):
-        with np.errstate(divide="ignore"):
-            return np.log(np.asarray(probabilities, np.float64))
-
-    one_hot_each_digit = np.tile(np.eye(10), (10, 1))
-    assert classifier_score(log(one_hot_each_digit)) == pytest.approx((10, 0))
-    assert classifier_score(log(np.full((100, 10), 0.1))) == pytest.approx((1, 0))
-    two_digits = np.tile(np.eye(10)[:2], (50, 1))
-    assert classifier_score(log(two_digits)) == pytest.approx((2, 0))
-    # Half sure of digit 0, half undecided: p(y) = (0.55, 0.05, ...); the exp of the mean KL, not the mean of exps.
-    mixed = np.tile([np.eye(10)[0], np.full(10, 0.1)], (50, 1))
-    mean_kl = (np.log(1 / 0.55) + 0.1 * np.log(0.1 / 0.55) + 0.9 * np.log(2)) / 2
-    assert classifier_score(log(mixed)) == pytest.approx((np.exp(mean_kl), 0))
-    with pytest.raises(ValueError, match="at least 10 images"):
-        classifier_score(log(two_digits[:9]))
-
-
-def test_frechet_distance_matches_closed_forms():
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(500, 8)) @ rng.normal(size=(8, 8))
-    statistics = feature_statistics(features)
-    assert frechet_distance(statistics, statistics) == pytest.approx(0, abs=1e-8)
-
-    # Diagonal covariances: |m_a - m_b|^2 + sum (sqrt(a_i) - sqrt(b_i))^2.
-    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
-    mean_a, mean_b = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
-    expected = 5 + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
-    assert frechet_distance((mean_a, np.diag(a)), (mean_b, np.diag(b))) == pytest.approx(expected)
-
-    # Covariances that do not commute: for 2x2, Tr (C_a C_b)^(1/2) = sqrt(Tr C_a C_b + 2 sqrt(det C_a C_b)).
-    covariance_a = np.array([[2.0, 1.0], [1.0, 2.0]])
-    covariance_b = np.array([[3.0, 0.0], [0.0, 1.0]])
-    product = covariance_a @ covariance_b
-    trace_root = np.sqrt(np.trace(product) + 2 * np.sqrt(np.linalg.det(product)))
-    expected = np.trace(covariance_a) + np.trace(covariance_b) - 2 * trace_root
-    assert frechet_distance((np.zeros(2), covariance_a), (np.zeros(2), covariance_b)) == pytest.approx(expected)
-
-
-def test_label_statistics_shares_kl_and_confidence():
-    probabilities = np.full((4, 10), 0.01)
-    probabilities[[0, 1, 2, 3], [3, 3, 7, 7]] = [0.91, 0.5, 0.95, 0.3]
-    shares, digit_kl, confident_share = label_statistics(np.log(probabilities))
-    assert shares.sum() == pytest.approx(1)
-    assert shares[3] == shares[7] == 0.5
-    assert digit_kl == pytest.approx(np.log(5))
-    assert confident_share == 0.5
-
-
 @pytest.mark.parametrize("images, message", [
     (np.zeros((20, 784)), r"shaped \(n, 28, 28\)"),
-    (np.zeros((20, 28, 28, 1)), r"shaped \(n, 28, 28\)"),
-    (np.zeros((0, 28, 28)), r"shaped \(n, 28, 28\)"),
     (np.full((20, 28, 28), 255, np.uint8), r"\[0, 1\].*from 255 to 255"),
-    (np.full((20, 28, 28), -0.5), r"\[0, 1\]"),
-    (np.full((20, 28, 28), np.nan), "NaN"),
     (np.zeros((9, 28, 28)), "at least 10 images"),
 ])
-def test_bad_images_are_refused_in_one_line(evaluator, images, message):
+def test_the_evaluator_refuses_bad_images_in_one_line(evaluator, images, message):
     with pytest.raises(ValueError, match=message) as error:
         evaluator.evaluate(images)
     assert one_line(error)
 
 
 def test_a_missing_or_wrong_classifier_checkpoint_is_named(tmp_path):
-    with pytest.raises(CheckpointError, match=f"{tmp_path / 'nowhere'}.*train-classifier") as error:
+    with pytest.raises(CheckpointError, match=f"{tmp_path / 'nowhere'}.*`ezgan train-classifier`") as error:
         Classifier(tmp_path / "nowhere")
-    assert one_line(error)
+    assert one_line(error) and "make classifier" in str(error.value)
     prefix = save_generator(tmp_path / "gan" / "model.ckpt", seed=0)
     with pytest.raises(CheckpointError, match="classifier/conv1/weights missing") as error:
         Classifier(prefix)
     assert one_line(error)
 
 
-def test_the_cli_reports_a_missing_checkpoint_in_one_line(tmp_path):
-    with pytest.raises(SystemExit) as exited:
-        evaluate.main(["--checkpoint", str(tmp_path / "nowhere")])
-    assert str(exited.value).startswith("error: ") and str(tmp_path / "nowhere") in str(exited.value)
-    assert one_line(exited)
+def test_the_untrained_generator_gets_the_noise_of_sample(tmp_path):
+    """The reference row's untrained generator and a checkpoint of it, sampled with the same seed: the same digits."""
+    gan = build_graph(seed=3)
+    with gan.graph.as_default():
+        saver = v1.train.Saver(var_list=gan.model_variables)
+    with v1.Session(graph=gan.graph) as sess:
+        sess.run(gan.init)
+        prefix = saver.save(sess, str(tmp_path / "model.ckpt-0"), write_meta_graph=False)
+    n = 70                                          # not whole batches of 50
+    images = evaluate.untrained_generator_images(n, seed=3)
+    assert images.shape == (n, 28, 28)
+    np.testing.assert_allclose(images, sample(n, 3, prefix), atol=1e-5)
 
 
-def test_the_cli_evaluates_a_checkpoint_with_reference_rows(tmp_path, capsys):
+def test_a_number_of_images_the_metrics_cannot_use_is_a_user_error_naming_n(evaluator, tmp_path):
     prefix = save_generator(tmp_path / "gan" / "model.ckpt-300", seed=1)
-    out = tmp_path / "evaluation.json"
-    evaluate.main(["--checkpoint", prefix, "--n", "50", "--seed", "3", "--references", "--json", str(out),
-                   "--classifier", str(CLASSIFIER_DIR)])
-    table = capsys.readouterr().out
-    written = json.loads(out.read_text())
-    assert list(written["rows"]) == [prefix, "real test set (10,000) vs itself", "real training images (50)",
-                                     "untrained generator (seed 3)"]
-    assert all(name in table for name in written["rows"])
-    assert all(row["n"] == (10_000 if name.startswith("real test") else 50) for name, row in written["rows"].items())
-    assert written["classifier_test_accuracy"] >= 0.99
+    with pytest.raises(EzganError, match="--n must be at least 10") as error:
+        evaluate.evaluate_checkpoint(prefix, 9, seed=0)
+    assert one_line(error)
+    with pytest.raises(EzganError, match="--n must be at most 55,000 for the reference rows") as error:
+        evaluator.reference_rows(55_001, seed=0)
+    assert one_line(error)
+    with pytest.raises(EzganError, match="--n must be at least 10"):
+        evaluate.quality_curve(tmp_path / "gan", tmp_path / "curve", evaluator, n=5, progress=False)
 
 
-def test_the_quality_curve_measures_every_milestone(evaluator, tmp_path):
+def test_the_quality_curve_measures_every_milestone(evaluator, test_set_row, tmp_path):
+    """Milestones without a run.json: the tutorial's 300 pre-training steps. Reference rows given are used as is."""
     milestones = tmp_path / "run" / "milestones"
     for step, seed in ((5300, 2), (300, 1)):
         save_generator(milestones / f"model.ckpt-{step}", seed)
+    given = {"real test set": test_set_row}
     rows, references = evaluate.quality_curve(milestones, tmp_path / "curve", evaluator, n=20, seed=0,
-                                              progress=False)
-    assert [row["iteration"] for row in rows] == [0, 5000]
+                                              progress=False, references=given, name="~/run/milestones")
+    assert references is given
+    assert [(row["iteration"], row["n"]) for row in rows] == [(0, 20), (5000, 20)]
+    assert rows[0]["checkpoint"] == "~/run/milestones/model.ckpt-300"
     with open(tmp_path / "curve.csv") as file:
         table = list(csv.DictReader(file))
     assert [int(row["iteration"]) for row in table] == [0, 5000]
     assert float(table[1]["frechet_distance"]) == pytest.approx(rows[1]["frechet_distance"], rel=1e-5)
     assert (tmp_path / "curve.png").stat().st_size > 10_000
-    assert len(json.loads((tmp_path / "curve.json").read_text())["references"]) == len(references) == 3
+    written = json.loads((tmp_path / "curve.json").read_text())
+    assert (written["milestones"], written["n"], written["pretrain_steps"]) == ("~/run/milestones", 20, 300)
+    assert written["references"] == given
 
 
-def test_an_empty_milestones_folder_is_refused(tmp_path):
-    with pytest.raises(CheckpointError, match="no checkpoints"):
-        evaluate.milestone_checkpoints(tmp_path)
-    with pytest.raises(FileNotFoundError, match="no such milestones folder"):
-        evaluate.milestone_checkpoints(tmp_path / "absent")
+def test_an_empty_or_absent_milestones_folder_is_refused(evaluator, tmp_path):
+    for folder, message in ((tmp_path, "no checkpoints here"), (tmp_path / "absent", "no such milestones folder")):
+        with pytest.raises(CheckpointError, match=message) as error:
+            evaluate.quality_curve(folder, tmp_path / "curve", evaluator, n=20, progress=False)
+        assert one_line(error)
+    assert not (tmp_path / "curve.csv").exists()
 
 
-def test_add_arguments_wires_evaluate_and_its_subcommands_into_a_parent_cli():
-    parser = argparse.ArgumentParser()
-    evaluate.add_arguments(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["evaluate", "--checkpoint", "somewhere", "--n", "20", "--references"])
-    assert (args.command, args.evaluate_command, args.checkpoint, args.n, args.references) == \
-        ("evaluate", None, "somewhere", 20, True)
-    args = parser.parse_args(["evaluate", "curve", "--milestones", "run/milestones", "--n", "2000"])
-    assert (args.evaluate_command, args.milestones, args.n, args.pretrain_steps) == \
-        ("curve", "run/milestones", 2000, None)
-    args = parser.parse_args(["evaluate", "train-classifier", "--epochs", "1"])
-    assert (args.evaluate_command, args.epochs, args.out) == ("train-classifier", 1, "pretrained/classifier")
+def test_the_cli_reports_user_errors_in_one_line_with_status_2(tmp_path):
+    prefix = save_generator(tmp_path / "gan" / "model.ckpt-300", seed=1)
+    assert_user_error(cli("evaluate", "--checkpoint", prefix, "--n", "5", cwd=tmp_path), "evaluate", "--n", "got 5")
+    assert_user_error(cli("curve", "--milestones", tmp_path / "gan", "--classifier", tmp_path / "nowhere",
+                          "--out", tmp_path / "curve", cwd=tmp_path),
+                      "curve", tmp_path / "nowhere", "ezgan train-classifier")
+
+
+def test_the_cli_evaluates_a_checkpoint_with_reference_rows_keeping_n_and_classifier(tmp_path):
+    """Regression: the old parser let a subcommand's defaults overwrite --n and --classifier given to evaluate."""
+    prefix = save_generator(tmp_path / "gan" / "model.ckpt-300", seed=1)
+    copy = shutil.copytree(CLASSIFIER, tmp_path / "my classifier")
+    out = tmp_path / "evaluation.json"
+    result = cli("evaluate", "--checkpoint", prefix, "--n", "500", "--seed", "3", "--references", "--json", out,
+                 "--classifier", copy, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = json.loads(out.read_text())
+    assert list(written["rows"]) == [prefix, "real test set (10,000) vs itself", "real training images (500)",
+                                     "untrained generator (seed 3)"]
+    assert all(name in result.stdout for name in written["rows"])
+    assert all(row["n"] == (10_000 if name.startswith("real test") else 500) for name, row in written["rows"].items())
+    assert (written["n"], written["seed"]) == (500, 3)
+    assert written["classifier"] == str(copy / evaluate.CLASSIFIER_CHECKPOINT)
+    assert written["classifier_test_accuracy"] >= 0.99
+
+
+def test_the_cli_curve_evaluates_n_digits_per_milestone(milestone_run, tmp_path):
+    """Regression: ``ezgan curve --n 500`` measured 10,000 digits per point (the parent parser's default won)."""
+    out = tmp_path / "curves" / "quality"
+    result = cli("curve", "--n", "500", "--milestones", milestone_run / "milestones", "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = json.loads(out.with_suffix(".json").read_text())
+    assert written["n"] == 500 and written["pretrain_steps"] == 2
+    assert [(row["iteration"], row["step"], row["n"]) for row in written["rows"]] == [(5, 7, 500), (10, 12, 500)]
+    assert written["references"]["real training images (500)"]["n"] == 500
+    assert "iteration 5" in result.stdout and "iteration 10" in result.stdout
+    with open(out.with_suffix(".csv")) as file:
+        assert [int(row["step"]) for row in csv.DictReader(file)] == [7, 12]
+    assert out.with_suffix(".png").stat().st_size > 10_000

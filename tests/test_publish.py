@@ -1,4 +1,4 @@
-"""Publishing a run (``ezgan/publish.py``, CLI ``scripts/publish_pretrained.py``) on a tiny real run.
+"""Publishing a run (``tools/publish.py``, what ``make publish`` runs) on a tiny real run.
 
 The run (``ezgan.train.train``: 2 pre-training steps, 20 iterations, a summary every 5, a
 checkpoint every 10, since each saves ~80 MB) is resumed once the way a killed run is: its
@@ -8,6 +8,8 @@ SessionLog START at iteration 10. No classifier runs here: the end-to-end test s
 stand-in evaluator.
 """
 import json
+import subprocess
+import sys
 import time
 import types
 
@@ -16,8 +18,10 @@ import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ezgan import evaluate, publish
+from ezgan import evaluate
+from ezgan.paths import REPO
 from ezgan.train import train
+from tools import publish
 
 RUN = dict(iterations=20, pretrain_steps=2, seed=3, checkpoint_every=10, summary_every=5, milestone_every=10,
            progress=False)
@@ -75,7 +79,7 @@ def test_until_ends_the_copy_at_the_exported_checkpoint(run):
 
 def test_a_copy_over_the_size_limit_fails_loudly(run, tmp_path):
     events, _ = publish.thin_events(publish.event_files(run / "tensorboard"))
-    with pytest.raises(RuntimeError, match="more than the 1,000 allowed"):
+    with pytest.raises(publish.PublishError, match="more than the 1,000 allowed"):
         publish.write_events(events, tmp_path / "copy", max_bytes=1000)
 
 
@@ -94,8 +98,19 @@ def test_duplicate_steps_without_a_start_are_refused(run, tmp_path):
     events = [event for path in publish.event_files(run / "tensorboard") for event in publish.read_events(path)
               if event.WhichOneof("what") in ("summary", "graph_def")]
     publish.write_events(events, tmp_path / "merged")
-    with pytest.raises(ValueError, match="step 10 follows step 15"):
+    with pytest.raises(publish.PublishError, match="step 10 follows step 15"):
         publish.thin_events(publish.event_files(tmp_path / "merged"))
+
+
+def test_the_command_line_runs_as_a_script_and_names_a_wrong_run_folder(tmp_path):
+    """``python tools/publish.py`` (what ``make publish`` runs) imports the installed package: no PYTHONPATH."""
+    result = subprocess.run([sys.executable, "tools/publish.py", "--run", str(tmp_path / "no-run"),
+                             "--out", str(tmp_path / "out"), "--tensorboard", str(tmp_path / "tb")],
+                            cwd=REPO, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"error: {tmp_path / 'no-run'}: no run.json here; is this a training run's "
+                                     f"--checkpoint-dir?")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "tb").exists()
 
 
 def test_frame_selection_is_even_and_keeps_both_ends():
@@ -121,7 +136,7 @@ def test_the_gif_labels_frames_from_the_runs_grids(run, tmp_path):
     assert publish.training_gif(run / "grids", out, pretrain_steps=2, until_step=12)["iterations"] == [0, 10]
     tight = publish.training_gif(run / "grids", out, pretrain_steps=2, max_bytes=gif["bytes"] - 1)
     assert tight["scale"] < gif["scale"]
-    with pytest.raises(RuntimeError, match="lower max_frames"):
+    with pytest.raises(publish.PublishError, match="lower max_frames"):
         publish.training_gif(run / "grids", out, pretrain_steps=2, max_bytes=100)
 
 
@@ -179,6 +194,8 @@ def test_publish_end_to_end_with_a_stand_in_evaluator(run, tmp_path, monkeypatch
     last_grid = np.asarray(Image.open(run / "grids" / "step0000022.png"), np.int16)
     assert samples.shape == last_grid.shape and np.abs(samples - last_grid).max() <= 1
     assert info["tensorboard"]["sessions"] == 2 and info["tensorboard"]["last_step"] == 15
+    assert info["command"] == (f"ezgan train --seed 3 --pretrain-steps 2 --iterations 20 --checkpoint-dir "
+                               f"{publish.shown_path(run)} --logdir {publish.shown_path(run)}/tensorboard")
     curve = json.loads((out / "quality_curve.json").read_text())
     assert [row["iteration"] for row in curve["rows"]] == [10, 20]
     assert curve["rows"][0]["checkpoint"] == publish.shown_path(run / "milestones" / "model.ckpt-12")
@@ -195,7 +212,7 @@ def fake_pretrained(folder, iterations=6000, curve_rows=3):
     (folder / "run.json").write_text(json.dumps(dict(seed=0, pretrain_steps=300, iterations=iterations,
                                                      elapsed_seconds=2068.75, step=iterations + 300)))
     info = dict(run="~/.cache/ezgan/runs/main", checkpoint="~/.cache/ezgan/runs/main/model.ckpt-6300",
-                command="python -m ezgan train --seed 0 --checkpoint-dir ~/.cache/ezgan/runs/main "
+                command="ezgan train --seed 0 --checkpoint-dir ~/.cache/ezgan/runs/main "
                         "--logdir ~/.cache/ezgan/runs/main/tensorboard",
                 target_iterations=100_000, machine=dict(cpu="Test CPU 9000", cores=2, gpus=0, system="Linux 6.1"),
                 tensorflow="2.21.0", python="3.11.2", published="2026-11-27 10:30 UTC",
@@ -232,7 +249,11 @@ def test_the_model_card_is_rendered_from_the_files(tmp_path):
             "iteration 10,000).") in card
     assert "untrained generator 1.25 at 321.0" in card
     assert "![quality curve](quality_curve.png)" in card and "![the fixed-noise grid across training]" in card
-    assert "python -m ezgan evaluate --checkpoint pretrained --n 10000 --seed 0 --references" in card
+    assert "`ezgan evaluate --checkpoint pretrained --n 10000 --seed 0 --references`" in card
+    assert "`ezgan curve --milestones ~/.cache/ezgan/runs/main/milestones --out pretrained/quality_curve" in card
+    assert "`ezgan train --resume --checkpoint-dir ~/.cache/ezgan/runs/main`" in card
+    assert "`tools/publish.py`" in card
+    assert "python -m" not in card and "scripts/" not in card  # commands are the `ezgan` command's and make's
     assert "make publish" in card and "use_locking=True" in card and "bias_add" in card
     assert "{" not in card  # no template field left unfilled
 

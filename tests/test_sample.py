@@ -1,4 +1,5 @@
 """Sampling from a checkpoint, the command line, and what bad input gets."""
+import pathlib
 import subprocess
 import sys
 
@@ -6,16 +7,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ezgan.sample import CheckpointError, Sampler, sample
-
-from conftest import REPO
+from ezgan.errors import CheckpointError
+from ezgan.paths import REPO
+from ezgan.sample import Sampler, sample
 
 v1 = tf.compat.v1
+EZGAN = pathlib.Path(sys.executable).parent / "ezgan"   # the console script `pip install -e .` made
 
 
 def cli(*args, cwd=REPO):
     return subprocess.run([sys.executable, "-m", "ezgan", *args], cwd=cwd, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+                          env={"PATH": "/usr/bin:/bin"})
 
 
 def test_sampler_generates_in_training_sized_batches(short_run):
@@ -30,6 +32,18 @@ def test_sampler_generates_in_training_sized_batches(short_run):
             sampler.generate(z[:, :99])
         with pytest.raises(ValueError, match="n must be positive"):
             sampler.sample(0)
+    finally:
+        sampler.close()
+
+
+def test_a_digit_does_not_depend_on_how_many_were_asked_for(short_run):
+    """Every batch-norm batch is whole: the last digits of n = 64 are not normalised over 14 alone."""
+    ten, sixty_four = sample(10, 5, short_run[1]), sample(64, 5, short_run[1])
+    np.testing.assert_array_equal(ten, sixty_four[:10])
+    sampler = Sampler(short_run[1])
+    try:
+        z = sampler.noise(64, seed=5)
+        np.testing.assert_array_equal(sampler.generate(z)[50:], sampler.generate(z[50:]))
     finally:
         sampler.close()
 
@@ -88,8 +102,8 @@ def test_sample_command_writes_a_png_and_an_array(short_run, tmp_path):
 ])
 def test_bad_command_lines_get_one_clear_line(args, message, tmp_path):
     result = cli(*args, cwd=tmp_path)
-    assert result.returncode != 0
-    assert message in result.stderr
+    assert result.returncode == 2
+    assert message in result.stderr.strip().splitlines()[-1]   # argparse prints its usage lines first
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
 
@@ -99,3 +113,21 @@ def test_dry_run_trains_and_writes_nothing(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "D(x)" in result.stdout and "nothing was written" in result.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_of_a_prefix_without_a_step_is_one_line(tmp_path):
+    write_checkpoint(tmp_path / "model", {"g_w1": [100, 3136]})
+    result = cli("export", "--checkpoint", str(tmp_path / "model"), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"ezgan export: error: {tmp_path / 'model'}: not a numbered checkpoint " \
+                                    "(NAME-STEP); give a run's folder or a prefix such as model.ckpt-1300"
+
+
+def test_the_installed_command_samples_from_any_folder_and_prints_one_line(tmp_path):
+    """`pip install -e .` then `ezgan sample` elsewhere: pretrained/ found through the package, no TF noise."""
+    result = subprocess.run([str(EZGAN), "sample", "--n", "16", "--out", "x.png"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "wrote 16 digits to x.png\n"
+    assert result.stderr == ""
+    assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

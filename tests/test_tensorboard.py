@@ -37,6 +37,14 @@ SCALAR_TAGS = {
     "Discriminator_loss_fake": "d_loss_fake",
 }
 IMAGE_TAGS = [f"Generated_images/image/{n}" for n in range(5)]
+# The short run (20 iterations, a summary every 5, seed 1), written out rather than read back from it:
+# the iterations it logs, and each loss as measured once at those iterations.
+LOGGED_STEPS = [0, 5, 10, 15]
+MEASURED_LOSSES = {
+    "d_loss_real": [0.666685, 0.632222, 0.581587, 0.509307],
+    "d_loss_fake": [0.698735, 0.702814, 0.705956, 0.709107],
+    "g_loss": [0.687591, 0.683573, 0.680501, 0.677439],
+}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SERVER_WAIT_SECONDS = 60
 SERVER_STOP_SECONDS = 10
@@ -48,7 +56,7 @@ LOOPBACK_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 def run(short_run):
     """The short run as TensorBoard sees it: (logdir, run name, the rows train() returned)."""
     run_dir, _, history = short_run
-    assert history, "the short run logged no summaries"
+    assert [row["iteration"] for row in history] == LOGGED_STEPS
     # The parent as logdir gives the run a name, as in tensorboard/<start time> of `make tensorboard`.
     return run_dir.parent, run_dir.name, history
 
@@ -154,22 +162,17 @@ def server(request, run, events, tmp_path_factory):
         tensorboard.stop()
 
 
-def logged_steps(history):
-    return [row["iteration"] for row in history]
-
-
-def test_event_accumulator_reads_the_summaries(run, events):
-    _, _, history = run
+def test_event_accumulator_reads_the_summaries(events):
     tags = events.Tags()
     assert sorted(tags["scalars"]) == sorted(SCALAR_TAGS)
     assert sorted(tags["images"]) == IMAGE_TAGS
-    assert [event.step for event in events.Scalars("Generator_loss")] == logged_steps(history)
-    assert [event.step for event in events.Images(IMAGE_TAGS[0])] == logged_steps(history)
+    assert [event.step for event in events.Scalars("Generator_loss")] == LOGGED_STEPS
+    assert [event.step for event in events.Images(IMAGE_TAGS[0])] == LOGGED_STEPS
 
 
 def test_server_lists_the_run(server, run):
     _, run_name, _ = run
-    assert server.get_json("/data/runs") == [run_name]
+    assert server.get_json("/data/runs") == [run_name] == ["tb"]
 
 
 def test_server_lists_the_scalar_tags(server, run):
@@ -193,18 +196,19 @@ def test_server_serves_the_losses_the_run_computed(server, run, events, tag):
     series = server.get_json("/data/plugin/scalars/scalars", run=run_name, tag=tag)
     steps = [step for _, step, _ in series]
     values = [value for _, _, value in series]
-    assert steps == logged_steps(history)
+    assert steps == LOGGED_STEPS
     assert all(math.isfinite(value) for value in values), values
     assert values == [event.value for event in events.Scalars(tag)]
     # The summary and the returned row come from the same sess.run; the summary holds float32.
     assert values == pytest.approx([row[SCALAR_TAGS[tag]] for row in history], rel=1e-6)
+    assert values == pytest.approx(MEASURED_LOSSES[SCALAR_TAGS[tag]], rel=1e-3)
 
 
 def test_server_serves_the_generated_digits_as_png(server, run, events):
-    _, run_name, history = run
+    _, run_name, _ = run
     tag = IMAGE_TAGS[0]
     images = server.get_json("/data/plugin/images/images", run=run_name, tag=tag, sample=0)
-    assert [image["step"] for image in images] == logged_steps(history)
+    assert [image["step"] for image in images] == LOGGED_STEPS
     # The query is opaque by contract: it is handed back as it came.
     body, content_type = server.get("/data/plugin/images/individualImage?" + images[-1]["query"])
     assert content_type == "image/png"

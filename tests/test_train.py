@@ -11,12 +11,10 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ezgan.graph import build_graph, session_config
+from ezgan.checkpoints import RunCheckpoints
+from ezgan.graph import build_graph
 from ezgan.sample import sample
-from ezgan.train import (fast_iteration, literal_iteration, pretrain_step,
-                         restore_or_initialize, step_noise, train)
-
-from conftest import REPO
+from ezgan.train import step_noise, train
 
 v1 = tf.compat.v1
 
@@ -35,8 +33,14 @@ def inputs(mnist, steps, seed=5):
             for s in range(steps)]
 
 
+# Fixed expectations, not read from the graph under test.
+D_VARIABLES = {"d_w1", "d_b1", "d_w2", "d_b2", "d_w3", "d_b3", "d_w4", "d_b4"}
+G_VARIABLES = {"g_w1", "g_b1", "g_w2", "g_b2", "g_w3", "g_b3", "g_w4", "g_b4", "g_b1/beta", "g_b2/beta", "g_b3/beta"}
+
+
 def changed(sess, g, run):
-    variables = g.d_vars + g.g_vars
+    variables = g.graph.get_collection(v1.GraphKeys.TRAINABLE_VARIABLES)
+    assert {v.op.name for v in variables} == D_VARIABLES | G_VARIABLES
     before = sess.run(variables)
     run()
     return {v.op.name for v, old, new in zip(variables, before, sess.run(variables)) if not np.array_equal(old, new)}
@@ -46,93 +50,14 @@ def test_one_d_trainer_real_step_changes_only_d_variables(graph_and_session, mni
     g, sess = graph_and_session
     real, z_d, _ = inputs(mnist, 1)[0]
     moved = changed(sess, g, lambda: sess.run(g.d_trainer_real, {g.x: real, g.z: z_d}))
-    assert moved == {v.op.name for v in g.d_vars}
+    assert moved == D_VARIABLES
 
 
 def test_one_g_trainer_step_changes_only_g_variables(graph_and_session, mnist):
     g, sess = graph_and_session
     _, z_d, _ = inputs(mnist, 1)[0]
     moved = changed(sess, g, lambda: sess.run(g.g_trainer, {g.z: z_d}))
-    assert moved == {v.op.name for v in g.g_vars}
-
-
-def generator_first_iteration(sess, g, real, z_d, z_g):
-    """A different iteration (G steps before D), to show the comparison below can tell."""
-    sess.run(g.g_trainer, {g.z: z_g})
-    sess.run([g.d_trainer_real, g.d_trainer_fake], {g.x: real, g.z: z_d})
-    sess.run(g.increment_step)
-
-
-def iterate_from(sess, g, everything, initial, batches, iterate, reorder=None):
-    """Load ``initial`` into ``everything``, run 3 pre-training steps and the rest as iterations."""
-    for var, value in zip(everything, initial):
-        var.load(value, sess)
-    for step, batch in enumerate(batches):
-        real, z_d, z_g = batch if reorder is None else (part[reorder] for part in batch)
-        if step < 3:
-            pretrain_step(sess, g, real, z_d, literal=iterate is not fast_iteration)
-        else:
-            iterate(sess, g, real, z_d, z_g)
-    return dict(zip([v.op.name for v in everything], sess.run(everything)))
-
-
-def far_from_the_literal_loop(mnist, graph_seed, input_seed):
-    """Which variables train_step and a wrong iteration leave far from the literal loop.
-
-    "Far" is beyond 4x the tutorial's own float32 noise: the distance of the literal loop run on
-    the same batches in other orders (a batch-mean loss and batch statistics do not depend on the
-    order, only the rounding does), plus 1e-6 of the variable's norm. Returns (far for train_step,
-    far for the G step first, variables the literal loop left unmoved).
-    """
-    g = build_graph(seed=graph_seed)
-    batches = inputs(mnist, 8, seed=input_seed)
-    reorderings = {f"literal, batch order {k}": np.random.default_rng(k).permutation(50) for k in range(3)}
-    everything = g.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
-    with v1.Session(graph=g.graph, config=session_config()) as sess:
-        sess.run(g.init)
-        initial = sess.run(everything)
-        results = {name: iterate_from(sess, g, everything, initial, batches, literal_iteration, reorder)
-                   for name, reorder in {"literal": None, **reorderings}.items()}
-        results["fast"] = iterate_from(sess, g, everything, initial, batches, fast_iteration)
-        results["G step first"] = iterate_from(sess, g, everything, initial, batches, generator_first_iteration)
-    literal = results["literal"]
-    assert results["fast"]["global_step"] == literal["global_step"] == 8
-
-    def distance(name, var):
-        return np.linalg.norm(results[name][var] - literal[var])
-
-    def far(name):
-        return [var for var in literal
-                if distance(name, var) > 4 * max(distance(other, var) for other in reorderings)
-                + 1e-6 * np.linalg.norm(literal[var])]
-
-    unmoved = [v.op.name for v, value in zip(everything, initial)
-               if v in g.d_vars + g.g_vars and np.array_equal(literal[v.op.name], value)]
-    return far("fast"), far("G step first"), unmoved
-
-
-def test_fast_path_computes_the_tutorials_iteration(mnist):
-    """Same initial weights, real batches and noise: the literal loop and train_step agree.
-
-    train_step computes the same function with other kernels and in another order: rounded
-    differently. Adam turns rounding differences into whole steps wherever a gradient is near
-    zero (its step is lr * sign(gradient) there), so "agree" is measured against the tutorial's own
-    float32 noise (``far_from_the_literal_loop``), every variable and all optimizer state. A
-    different iteration (the G step first) is far on every seed. Rounding can also flip a ReLU
-    unit of one example, which moves a gradient by that example's share: seen for train_step on
-    one of these seeds (its real-image Adam state ~5e-6 away from four literal runs that agree to
-    1e-7, after 5 iterations). So train_step may be far on one seed of three, not on two.
-    (The tutorial's single ``sess.run([d_trainer_real, d_trainer_fake])`` leaves the order of the
-    two updates to TF's scheduler; train_step fixes it, both from the step's starting weights.)
-    """
-    far_on_seed = {}
-    for seeds in [(3, 5), (0, 0), (1, 1)]:
-        far_fast, far_generator_first, unmoved = far_from_the_literal_loop(mnist, *seeds)
-        assert unmoved == [], seeds
-        assert {"g_w1", "g_w2", "g_w3", "d_w2", "d_w3"} <= set(far_generator_first), seeds
-        if far_fast:
-            far_on_seed[seeds] = far_fast
-    assert len(far_on_seed) <= 1, f"train_step is far from the literal loop on several seeds: {far_on_seed}"
+    assert moved == G_VARIABLES
 
 
 def test_short_run_writes_the_tutorials_summaries(short_run):
@@ -146,6 +71,8 @@ def test_short_run_writes_the_tutorials_summaries(short_run):
     assert steps == [0, 5, 10, 15]
     logged = [event.value for event in events.Scalars("Discriminator_loss_real")]
     np.testing.assert_allclose(logged, [row["d_loss_real"] for row in history], rtol=1e-6)
+    # Seed 1's losses as measured once (tests/conftest.py's short run), not read back from the run.
+    np.testing.assert_allclose(logged, [0.666685, 0.632222, 0.581587, 0.509307], rtol=1e-3)
     assert events.Graph() is not None
 
 
@@ -176,7 +103,7 @@ def final_variables(checkpoint_dir):
 
 def test_killed_run_resumes_where_its_checkpoint_left_off(tmp_path):
     killed, whole = tmp_path / "killed", tmp_path / "whole"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = dict(os.environ)
     process = subprocess.Popen(train_command(killed, "--iterations", "1000"), env=env, cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -191,10 +118,9 @@ def test_killed_run_resumes_where_its_checkpoint_left_off(tmp_path):
     saved = final_variables(killed)
 
     g = build_graph(seed=0)
-    with g.graph.as_default():
-        saver = v1.train.Saver()
+    checkpoints = RunCheckpoints(g, str(killed))
     with v1.Session(graph=g.graph) as sess:
-        assert restore_or_initialize(sess, g, saver, str(killed)) == saved_step
+        assert checkpoints.restore_latest(sess) == saved_step
         for var in g.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES):
             np.testing.assert_array_equal(sess.run(var), saved[var.op.name], err_msg=var.op.name)
 

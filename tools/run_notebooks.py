@@ -1,18 +1,19 @@
 """Execute the notebooks in notebooks/, in order, each in a fresh Jupyter kernel.
 
-    python scripts/run_notebooks.py            # full settings, check only: fails on the first cell error
-    python scripts/run_notebooks.py --write    # full settings, save every executed notebook with its outputs
-    python scripts/run_notebooks.py --quick    # EZGAN_QUICK=1: every iteration count shrunk (what the tests run)
-    python scripts/run_notebooks.py 03 06      # only the notebooks whose names start with these
+    python tools/run_notebooks.py            # full settings, check only: fails on the first cell error
+    python tools/run_notebooks.py --write    # make notebooks: full settings, each notebook saved with its outputs
+    python tools/run_notebooks.py --quick    # EZGAN_QUICK=1: every iteration count shrunk (what the tests run)
+    python tools/run_notebooks.py 03 06      # only the notebooks whose names start with these
 
-Every kernel starts in notebooks/ (as when Jupyter is opened there); each notebook's setup cell
-puts the repository on sys.path and moves to the repository root. The kernel is ``python3``
-(``make install`` registers it inside the venv). Committed notebooks are always full-settings
-runs, so ``--write`` refuses ``--quick``.
+Every kernel starts in notebooks/ (as when Jupyter is opened there). Each notebook's setup cell
+imports the installed package (``pip install -e .``, what ``make install`` does) and calls
+``notebook.setup()``, which starts TensorFlow the one way the project does
+(``ezgan.tfsetup.tensorflow()``: quiet, graph mode) and moves to the repository root. The kernel
+is ``python3`` (``make install`` registers it inside the venv). Committed notebooks are always
+full-settings runs, so ``--write`` refuses ``--quick``.
 """
 import argparse
 import os
-import pathlib
 import sys
 import time
 
@@ -20,7 +21,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+from ezgan.paths import REPO
+
 NOTEBOOKS = REPO / "notebooks"
 KERNEL = "python3"
 QUICK_ENV = "EZGAN_QUICK"
@@ -36,11 +38,11 @@ def notebook_paths(prefixes=()):
 
 
 def kernel_env(quick):
-    """The kernel's environment: ours, with EZGAN_QUICK set or removed."""
+    """The kernel's environment: ours, with EZGAN_QUICK set or removed (TensorFlow's log level is
+    the setup cell's business: ``ezgan.tfsetup``)."""
     env = {key: value for key, value in os.environ.items() if key != QUICK_ENV}
     if quick:
         env[QUICK_ENV] = "1"
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return env
 
 

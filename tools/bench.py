@@ -1,6 +1,6 @@
 """Benchmark: how close one training iteration comes to this machine's arithmetic floor.
 
-    python -m ezgan.bench            (or: make bench)
+    python tools/bench.py            (or: make bench; --help for the settings)
 
 In one run it measures the fp32 matmul ceiling through TF, the work of the tutorial's iteration
 (FLOPs of its two ``sess.run`` calls, counted by TF's profiler), seconds per iteration of the
@@ -20,6 +20,7 @@ import heapq
 import itertools
 import json
 import os
+import pathlib
 import platform
 import resource
 import statistics
@@ -28,16 +29,19 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import tensorflow as tf  # noqa: E402
+from ezgan.tfsetup import session_config, tensorflow
 
-from ezgan.graph import build_graph, matmul_input_gradient, session_config  # noqa: E402
+tf = tensorflow()
+
+from ezgan.fast import add_fast_step, matmul_input_gradient  # noqa: E402
+from ezgan.graph import build_graph  # noqa: E402
 from ezgan.hparams import SUMMARY_EVERY  # noqa: E402
 from ezgan.mnist import read_data_sets  # noqa: E402
-from ezgan.sample import PRETRAINED_DIR, Sampler  # noqa: E402
-from ezgan.train import fast_iteration, literal_iteration, log_summary, real_batch, step_noise  # noqa: E402
+from ezgan.sample import Sampler  # noqa: E402
+from ezgan.train import literal_iteration, log_summary, real_batch, step_noise  # noqa: E402
 
 v1 = tf.compat.v1
+THIS_FILE = pathlib.Path(__file__).resolve()   # the one-thread processes run this file with --one-thread-only
 
 
 def timed_stretches(run_once, stretches, per_stretch, warmup):
@@ -76,9 +80,11 @@ def iteration_flops(g, *session_calls):
     """FLOPs of one iteration made of ``session_calls`` (each a list of ops run by one ``sess.run``).
 
     Each call is counted on its own (what two calls share is computed twice), with the batch of
-    50 made static for the profiler.
+    50 made static for the profiler: every placeholder of the graph (``x``, ``z``, the fast step's
+    ``z_g``) gets the batch size as its first dimension.
     """
-    shapes = {"x:0": [g.batch_size, 28, 28, 1], "z:0": [g.batch_size, g.z_dim], "z_g:0": [g.batch_size, g.z_dim]}
+    shapes = {op.outputs[0].name: [g.batch_size, *op.outputs[0].shape.as_list()[1:]]
+              for op in g.graph.get_operations() if op.type == "Placeholder"}
     options = v1.profiler.ProfileOptionBuilder(v1.profiler.ProfileOptionBuilder.float_operation())
     total = 0
     for ops in session_calls:
@@ -100,8 +106,8 @@ def tutorial_iteration_flops(g):
 def matmul_gradient_forms(stretches, batch=50, rows=7 * 7 * 64, columns=1024):
     """Seconds for the discriminator's big layer's input gradient, written TF's way and ours.
 
-    TF's MatMul gradient is ``matmul(grad, weights, transpose_b=True)``; ``train_step`` uses
-    ``ezgan.graph.matmul_input_gradient`` instead.
+    TF's MatMul gradient is ``matmul(grad, weights, transpose_b=True)``; the fast ``train_step``
+    uses ``ezgan.fast.matmul_input_gradient`` instead.
     """
     graph = tf.Graph()
     with graph.as_default():
@@ -116,10 +122,15 @@ def matmul_gradient_forms(stretches, batch=50, rows=7 * 7 * 64, columns=1024):
                 for name, op in forms.items()}
 
 
+def literal_loop(g):
+    """The tutorial's iteration on ``g`` as ``iterate(sess, real, z_d, z_g)``, like ``FastStep.iteration``."""
+    return lambda sess, real, z_d, z_g: literal_iteration(sess, g, real, z_d, z_g)
+
+
 def iteration_runner(sess, g):
-    """A function that runs one iteration with the loop it is given (``literal_iteration`` or
-    ``fast_iteration``) on the next step's real batch and noise, and the summaries every
-    ``SUMMARY_EVERY`` iterations, as in train()."""
+    """A function that runs one iteration with the loop it is given (``iterate(sess, real, z_d, z_g)``:
+    ``literal_loop(g)`` or ``FastStep.iteration``) on the next step's real batch and noise, and the
+    summaries every ``SUMMARY_EVERY`` iterations, as in train()."""
     data = read_data_sets(seed=0).train
     steps = itertools.count()
 
@@ -127,21 +138,23 @@ def iteration_runner(sess, g):
         step = next(steps)
         z_d, z_g, z_summary = step_noise(0, step, g.batch_size, g.z_dim)
         real = real_batch(data, g.batch_size)
-        iterate(sess, g, real, z_d, z_g)
+        iterate(sess, real, z_d, z_g)
         if step % SUMMARY_EVERY == 0:
             log_summary(sess, g, None, real, z_summary, step)
 
     return run
 
 
-def interleaved_rounds(g, ceiling, stretches, per_stretch):
+def interleaved_rounds(fast, ceiling, stretches, per_stretch):
     """Per round: the matmul ceiling, then a stretch of the literal loop, then one of the default path.
 
-    The machine's speed drifts (it is shared), so each round's times are compared with the same
-    round's ceiling. Returns lists, one entry per round: ceiling (FLOP/s), literal and default
-    (seconds per iteration).
+    ``fast`` is the ``FastStep`` added to the tutorial's graph ``fast.gan``: both loops train the
+    same variables in one session. The machine's speed drifts (it is shared), so each round's
+    times are compared with the same round's ceiling. Returns lists, one entry per round: ceiling
+    (FLOP/s), literal and default (seconds per iteration).
     """
-    loops = {"literal": literal_iteration, "default": fast_iteration}
+    g = fast.gan
+    loops = {"literal": literal_loop(g), "default": fast.iteration}
     results = {"ceiling": [], **{name: [] for name in loops}}
     with v1.Session(graph=g.graph, config=session_config()) as sess:
         sess.run(g.init)
@@ -156,14 +169,14 @@ def interleaved_rounds(g, ceiling, stretches, per_stretch):
     return results
 
 
-def traced_steps(sess, g, steps, warmup=3):
-    """Run ``warmup`` + ``steps`` iterations of the default path, tracing each ``train_step``;
-    yields the last ``steps``' RunMetadata."""
-    one_iteration = iteration_runner(sess, g)
+def traced_steps(sess, fast, steps, warmup=3):
+    """Run ``warmup`` + ``steps`` iterations of the default path (``fast``, a ``FastStep``), tracing
+    each ``train_step``; yields the last ``steps``' RunMetadata."""
+    one_iteration = iteration_runner(sess, fast.gan)
     options = v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE, output_partition_graphs=True)
     for step in range(warmup + steps):
         metadata = v1.RunMetadata()
-        one_iteration(functools.partial(fast_iteration, options=options, run_metadata=metadata))
+        one_iteration(functools.partial(fast.iteration, options=options, run_metadata=metadata))
         if step >= warmup:
             yield metadata
 
@@ -176,25 +189,25 @@ def node_times(metadata):
             yield node.node_name, op_type, node.all_end_rel_micros
 
 
-def op_time_shares(g, steps=10):
+def op_time_shares(fast, steps=10):
     """Where a training step's time goes: each op type's share of the summed op times (traced steps)."""
     totals = collections.Counter()
-    with v1.Session(graph=g.graph, config=session_config()) as sess:
-        sess.run(g.init)
-        for metadata in traced_steps(sess, g, steps):
+    with v1.Session(graph=fast.gan.graph, config=session_config()) as sess:
+        sess.run(fast.gan.init)
+        for metadata in traced_steps(sess, fast, steps):
             for _, op_type, micros in node_times(metadata):
                 totals[op_type] += micros
     whole = sum(totals.values())
     return [(op_type, micros / whole) for op_type, micros in totals.most_common()]
 
 
-def traced_op_graph(sess, g, steps=5):
+def traced_op_graph(sess, fast, steps=5):
     """The ops a training step runs: (name -> names it waits for, name -> median traced microseconds).
 
     The edges are the executed graph's data and control edges (after TF's own rewrites).
     """
     times = collections.defaultdict(list)
-    for metadata in traced_steps(sess, g, steps):
+    for metadata in traced_steps(sess, fast, steps):
         for name, _, micros in node_times(metadata):
             times[name].append(micros)
     inputs = {node.name: [name.lstrip("^").split(":")[0] for name in node.input]
@@ -272,12 +285,12 @@ def one_thread_steps(stretches, per_stretch):
     step's longest chain of ops) and ``list_schedule`` (its ops spread greedily over this machine's
     cores, each op on one core).
     """
-    g = build_graph(seed=0)
-    with v1.Session(graph=g.graph, config=session_config(threads=1)) as sess:
-        sess.run(g.init)
-        one_iteration = iteration_runner(sess, g)
-        seconds = timed_stretches(lambda: one_iteration(fast_iteration), stretches, per_stretch, warmup=10)
-        inputs, micros = traced_op_graph(sess, g)
+    fast = add_fast_step(build_graph(seed=0))
+    with v1.Session(graph=fast.gan.graph, config=session_config(threads=1)) as sess:
+        sess.run(fast.gan.init)
+        one_iteration = iteration_runner(sess, fast.gan)
+        seconds = timed_stretches(lambda: one_iteration(fast.iteration), stretches, per_stretch, warmup=10)
+        inputs, micros = traced_op_graph(sess, fast)
     return dict(seconds=seconds, critical_path=longest_chain(inputs, micros) / 1e6,
                 list_schedule=list_schedule(inputs, micros, os.cpu_count()) / 1e6)
 
@@ -293,12 +306,11 @@ def one_thread_bounds(stretches, per_stretch):
     (the lone process's dict, seconds per iteration of the machine with all copies running per
     stretch).
     """
-    command = [sys.executable, "-m", "ezgan.bench", "--one-thread-only",
+    command = [sys.executable, str(THIS_FILE), "--one-thread-only",
                "--stretches", str(stretches), "--per-stretch", str(per_stretch)]
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(__file__))}
 
     def run_copies(copies):
-        workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                    for _ in range(copies)]
         outputs = [worker.communicate() for worker in workers]
         for worker, (_, errors) in zip(workers, outputs):
@@ -325,13 +337,15 @@ def sampling_seconds(checkpoint, n, repeats):
 
 
 def training_peak_memory(iterations):
-    """Peak resident memory (bytes) of ``python -m ezgan train`` for a short run, in a child process."""
+    """Peak resident memory (bytes) of ``ezgan train`` for a short run, in a child process.
+
+    (``python -m ezgan`` with this interpreter: the ``ezgan`` command of the same installation.)
+    """
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "ezgan", "train", "--iterations", str(iterations),
                         "--pretrain-steps", "10", "--checkpoint-dir", tmp, "--logdir", os.path.join(tmp, "tb"),
                         "--checkpoint-every", str(iterations)],
-                       check=True, capture_output=True, cwd=tmp,
-                       env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(__file__))})
+                       check=True, capture_output=True, cwd=tmp)
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 
@@ -354,7 +368,8 @@ def main(argv=None):
                         help="timed rounds (ceiling, literal loop, default path) and sampling repeats")
     parser.add_argument("--per-stretch", type=int, default=40, help="iterations per timed stretch")
     parser.add_argument("--matmul-size", type=int, default=2048, help="side of the square matmul")
-    parser.add_argument("--checkpoint", default=str(PRETRAINED_DIR), help="checkpoint to sample from")
+    parser.add_argument("--checkpoint", default=None,
+                        help="checkpoint to sample from: directory or prefix (default: pretrained/)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--profile", type=int, default=8, metavar="N",
                         help="also trace 10 steps and print the N op types that take the most time (0: don't)")
@@ -362,17 +377,16 @@ def main(argv=None):
                         help="only time and trace train_step on one thread and print the figures as JSON "
                              "(what the bench runs in each one-thread process)")
     args = parser.parse_args(argv)
-    tf.get_logger().setLevel("ERROR")
-    v1.disable_eager_execution()
     if args.one_thread_only:
         print(json.dumps(one_thread_steps(args.stretches, args.per_stretch)))
         return
 
     g = build_graph(seed=0)
+    fast = add_fast_step(g)   # the default path's ops, in the same graph as the tutorial's
     flops = tutorial_iteration_flops(g)
-    default_flops = iteration_flops(g, [g.train_step])
+    default_flops = iteration_flops(g, [fast.train_step])
     with matmul_ceiling(args.matmul_size) as ceiling:
-        rounds = interleaved_rounds(g, ceiling, args.stretches, args.per_stretch)
+        rounds = interleaved_rounds(fast, ceiling, args.stretches, args.per_stretch)
     ceiling = rounds["ceiling"]
     floor = flops / statistics.median(ceiling)
     one_thread, all_cores = one_thread_bounds(args.stretches, args.per_stretch)
@@ -414,7 +428,7 @@ def main(argv=None):
     if args.profile:
         print()
         print("share of op time in a traced train_step (summed over both cores' threads):")
-        for op_type, share in op_time_shares(g)[:args.profile]:
+        for op_type, share in op_time_shares(fast)[:args.profile]:
             print(f"  {share:6.1%}  {op_type}")
     if args.json:
         with open(args.json, "w") as out:

@@ -9,7 +9,8 @@ the logdir, and points headless Chromium at the dashboards:
   (unfiltered, TensorBoard collapses all but the first categories);
 * ``images``: the latest ``Generated_images``.
 
-Usage: ``python scripts/tensorboard_screenshot.py --logdir ~/.cache/ezgan/runs/main/tensorboard``.
+Usage: ``python tools/tensorboard_screenshot.py --logdir ~/.cache/ezgan/runs/main/tensorboard``
+(``make screenshot`` shows the committed ``tensorboard/tutorial-run`` and writes to ``docs/``).
 The logdir is only read. Chromium comes from the Debian package ``chromium``; the script does
 not install it.
 """

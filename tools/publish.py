@@ -1,20 +1,24 @@
-"""Publishing a training run: what ``pretrained/`` and ``tensorboard/tutorial-run/`` ship.
+"""Publish a training run: what ``pretrained/`` and ``tensorboard/tutorial-run/`` ship.
 
-``scripts/publish_pretrained.py`` (``make publish``) is the command line; each step is a function
-here, so the tests can run them on a tiny run:
+    python tools/publish.py [--run DIR] [--n 10000] [--seed 0] [--skip-curve]     (or: make publish)
 
-1. ``export_latest``: the run's latest model checkpoint -> ``pretrained/`` (``ezgan.train.export_model``);
-2. ``write_samples``: the run's fixed-noise grid from that checkpoint -> ``pretrained/samples.png``;
-3. ``training_gif``: the run's fixed-noise grids across training -> ``pretrained/training.gif``;
+From the run folder (a training run's ``--checkpoint-dir``, only read: the run may still be
+training), in order, each step a function here so that the tests can run them on a tiny run:
+
+1. ``export_latest``: the run's latest model checkpoint -> ``pretrained/``, model variables only,
+   with its run.json (``ezgan.checkpoints.export_model``, what ``ezgan export`` runs);
+2. ``write_samples``: the run's fixed-noise grid, drawn by that checkpoint -> ``pretrained/samples.png``;
+3. ``training_gif``: the run's fixed-noise grids across training, labelled by iteration ->
+   ``pretrained/training.gif``;
 4. ``thin_events`` + ``write_events``: the run's TensorBoard events -> ``tensorboard/tutorial-run/``,
    every scalar, the graph, the images every ``IMAGE_EVERY`` iterations, orphaned steps purged;
-5. ``evaluate_checkpoint`` (and ``ezgan.evaluate.quality_curve``) -> ``pretrained/evaluation.json``,
-   ``pretrained/quality_curve.{csv,png,json}``;
+5. ``evaluate_checkpoint`` (what ``ezgan evaluate --references`` measures) and, without
+   ``--skip-curve``, ``ezgan.evaluate.quality_curve`` (what ``ezgan curve`` measures) ->
+   ``pretrained/evaluation.json``, ``pretrained/quality_curve.{csv,png,json}``;
 6. ``render_model_card``: ``pretrained/MODEL_CARD.md``, every number read from the files above and
    from ``pretrained/publish.json`` (the facts of the publication: machine, run, GIF, events).
-
-The run folder is only read: the run may still be training while it is published.
 """
+import argparse
 import collections
 import datetime
 import io
@@ -24,18 +28,25 @@ import pathlib
 import platform
 import re
 import shutil
+import sys
 import time
 
-import numpy as np
-import tensorflow as tf
+from ezgan.tfsetup import tensorflow
 
-from ezgan import evaluate, hparams
-from ezgan.sample import PRETRAINED_DIR, Sampler, resolve_checkpoint, save_grid
-from ezgan.train import RUN_STATE, export_model, fixed_noise
+tf = tensorflow()
+
+import numpy as np  # noqa: E402
+
+from ezgan import evaluate, hparams, metrics  # noqa: E402
+from ezgan.checkpoints import (GRIDS, MILESTONES, RUN_STATE, checkpoint_step, export_model,  # noqa: E402
+                               resolve_checkpoint)
+from ezgan.errors import EzganError  # noqa: E402
+from ezgan.paths import REPO, pretrained_dir  # noqa: E402
+from ezgan.sample import Sampler, save_grid  # noqa: E402
+from ezgan.train import fixed_noise  # noqa: E402
 
 v1 = tf.compat.v1
-REPO = PRETRAINED_DIR.parent
-DEFAULT_RUN = "~/.cache/ezgan/runs/main"
+DEFAULT_RUN = "~/.cache/ezgan/runs/main"   # `make train`'s run (the Makefile's RUN_DIR)
 TENSORBOARD_COPY = REPO / "tensorboard" / "tutorial-run"
 PUBLISH_INFO = "publish.json"   # the facts of a publication that no other shipped file holds
 MODEL_CARD = "MODEL_CARD.md"
@@ -47,7 +58,11 @@ GIF_FRAME_MS = 200
 GIF_LAST_FRAME_MS = 3000
 GIF_SCALES = (2 / 3, 1 / 2, 1 / 3)  # of the grids' size (3 screen pixels per digit pixel): largest that fits
 GIF_GRAY_LEVELS = 32               # grays in a frame: LZW packs 32 levels into half the bytes of 256
-GRID_NAME = re.compile(r"step(\d+)\.png")
+GRID_NAME = re.compile(r"step(\d+)\.png")   # the run's grids/ (ezgan.train names them): not checkpoints
+
+
+class PublishError(EzganError):
+    """The run cannot be published as it is (files missing or inconsistent, a size limit); the message says why."""
 
 
 def shown_path(path):
@@ -61,14 +76,6 @@ def shown_path(path):
     return str(path)
 
 
-def checkpoint_step(prefix):
-    """The global step a checkpoint prefix ends with (``.../model.ckpt-6300`` -> 6300)."""
-    found = re.search(r"-(\d+)$", str(prefix))
-    if not found:
-        raise ValueError(f"{prefix}: not a numbered checkpoint (NAME-STEP)")
-    return int(found.group(1))
-
-
 # 1. Export ---------------------------------------------------------------------------------------
 
 def latest_checkpoint_and_state(run_dir, attempts=20, wait=0.5):
@@ -80,14 +87,14 @@ def latest_checkpoint_and_state(run_dir, attempts=20, wait=0.5):
     """
     run_dir = pathlib.Path(run_dir).expanduser()
     if not (run_dir / RUN_STATE).exists():
-        raise FileNotFoundError(f"{run_dir}: no {RUN_STATE} here; is this a training run's --checkpoint-dir?")
+        raise PublishError(f"{run_dir}: no {RUN_STATE} here; is this a training run's --checkpoint-dir?")
     for _ in range(attempts):
         prefix = resolve_checkpoint(run_dir)
         state = json.loads((run_dir / RUN_STATE).read_text())
         if state["step"] == checkpoint_step(prefix):
             return prefix, state
         time.sleep(wait)
-    raise RuntimeError(f"{run_dir}: {RUN_STATE} (step {state['step']}) does not match the latest "
+    raise PublishError(f"{run_dir}: {RUN_STATE} (step {state['step']}) does not match the latest "
                        f"checkpoint {prefix}")
 
 
@@ -127,7 +134,7 @@ def grid_files(grids_dir, until_step=None):
         if match and (until_step is None or int(match.group(1)) <= until_step):
             found.append((int(match.group(1)), path))
     if not found:
-        raise FileNotFoundError(f"{grids_dir}: no grids (stepNNNNNNN.png) here")
+        raise PublishError(f"{grids_dir}: no grids (stepNNNNNNN.png) here")
     return sorted(found)
 
 
@@ -198,7 +205,7 @@ def training_gif(grids_dir, out, pretrain_steps, until_step=None, max_frames=MAX
             return dict(frames=len(chosen), grids=len(available), iterations=iterations, scale=round(scale, 4),
                         width=frames[0].width, height=frames[0].height, bytes=buffer.tell(),
                         frame_ms=frame_ms, last_frame_ms=last_frame_ms)
-    raise RuntimeError(f"{out}: even at scale {scales[-1]:.2f} the GIF of {len(chosen)} frames takes "
+    raise PublishError(f"{out}: even at scale {scales[-1]:.2f} the GIF of {len(chosen)} frames takes "
                        f"{buffer.tell():,} bytes, more than {max_bytes:,}; lower max_frames")
 
 
@@ -208,7 +215,7 @@ def event_files(logdir):
     """A logdir's event files in the order TensorBoard reads them (by name: the start time comes first)."""
     files = sorted(pathlib.Path(logdir).expanduser().glob("*tfevents*"))
     if not files:
-        raise FileNotFoundError(f"{logdir}: no TensorBoard event files here")
+        raise PublishError(f"{logdir}: no TensorBoard event files here")
     return files
 
 
@@ -287,7 +294,7 @@ def thin_events(files, image_every=IMAGE_EVERY, until=None):
     steps = [event.step for event in kept if event.HasField("summary")]
     for earlier, later in zip(steps, steps[1:]):
         if later <= earlier:
-            raise ValueError(f"after the purge, step {later} follows step {earlier}: duplicate or out-of-order "
+            raise PublishError(f"after the purge, step {later} follows step {earlier}: duplicate or out-of-order "
                              f"summaries in {', '.join(path.name for path in files)}")
     summaries = [event for event in kept if event.HasField("summary")]
     stats.update(
@@ -323,7 +330,7 @@ def write_events(events, out_dir, max_bytes=TENSORBOARD_MAX_BYTES):
             writer.close()
     size = folder_bytes(out_dir)
     if size > max_bytes:
-        raise RuntimeError(f"{out_dir} takes {size:,} bytes, more than the {max_bytes:,} allowed: "
+        raise PublishError(f"{out_dir} takes {size:,} bytes, more than the {max_bytes:,} allowed: "
                            f"keep fewer images (a larger image_every)")
     return size
 
@@ -333,7 +340,7 @@ def write_events(events, out_dir, max_bytes=TENSORBOARD_MAX_BYTES):
 def evaluate_checkpoint(sampler, evaluator, n, seed, name):
     """The evaluator's rows for ``sampler``'s checkpoint (named ``name``) and the reference rows.
 
-    Returns (the record ``python -m ezgan evaluate --references --json`` writes, the reference rows).
+    Returns (the record ``ezgan evaluate --references --json`` writes, the reference rows).
     ``sampler.sample(n, seed)`` is ``ezgan.sample.sample(n, seed, checkpoint)``: the same digits.
     """
     rows = {name: evaluator.evaluate(sampler.sample(n, seed))}
@@ -368,7 +375,7 @@ def train_command(run, state):
         flags.append(f"--pretrain-steps {state['pretrain_steps']}")
     if state["iterations"] != hparams.ITERATIONS:
         flags.append(f"--iterations {state['iterations']}")
-    return f"python -m ezgan train {' '.join(flags)} --checkpoint-dir {run} --logdir {run}/tensorboard"
+    return f"ezgan train {' '.join(flags)} --checkpoint-dir {run} --logdir {run}/tensorboard"
 
 
 def _duration(seconds):
@@ -389,7 +396,7 @@ def _reference(rows, start):
 
 def _metrics_table(rows, first_label):
     lines = ["| digits | classifier score | Fréchet distance | KL(digits ‖ uniform) | "
-             f"labelled with p ≥ {evaluate.CONFIDENT} |",
+             f"labelled with p ≥ {metrics.CONFIDENT} |",
              "| --- | ---: | ---: | ---: | ---: |"]
     for number, (name, row) in enumerate(rows.items()):
         label = first_label if number == 0 else name
@@ -473,13 +480,13 @@ in how it was trained (README, "What is faithful, and what changed"):
 """
 
 
-def render_model_card(pretrained_dir=PRETRAINED_DIR):
-    """MODEL_CARD.md's text, every number read from the files in ``pretrained_dir``.
+def render_model_card(folder=None):
+    """MODEL_CARD.md's text, every number read from the files in ``folder`` (default: ``pretrained/``).
 
     Needs run.json, publish.json, evaluation.json and classifier/classifier.json; the curve,
     sample and GIF sections appear when quality_curve.json, samples.png and training.gif exist.
     """
-    folder = pathlib.Path(pretrained_dir)
+    folder = pathlib.Path(pretrained_dir() if folder is None else folder)
 
     def load(name):
         return json.loads((folder / name).read_text())
@@ -492,7 +499,7 @@ def render_model_card(pretrained_dir=PRETRAINED_DIR):
     card += ["The generator and discriminator of the MNIST GAN of the O'Reilly tutorial \"Generative Adversarial "
              "Networks for Beginners\" (Jon Bruner and Adit Deshpande, 2017), trained by this project on TensorFlow "
              f"{info['tensorflow']} in the tutorial's TF1 style. This card and the files beside it (all but "
-             f"`classifier/`) were written by `make publish` (`scripts/publish_pretrained.py`) on "
+             f"`classifier/`) were written by `make publish` (`tools/publish.py`) on "
              f"{info['published']}, from the training run in `{info['run']}`.", ""]
     if iterations < target:
         card += [f"**Interim checkpoint: {iterations:,} of the {target:,} iterations the run is going to train.** "
@@ -504,9 +511,9 @@ def render_model_card(pretrained_dir=PRETRAINED_DIR):
     wall = run["elapsed_seconds"]
     sessions = info["tensorboard"].get("sessions", 1)
     resumed = (f"resumed {sessions - 1} time{'s' if sessions > 2 else ''} with "
-               f"`python -m ezgan train --resume --checkpoint-dir {info['run']}`" if sessions > 1
+               f"`ezgan train --resume --checkpoint-dir {info['run']}`" if sessions > 1
                else "not resumed so far; an interrupted run continues with "
-                    f"`python -m ezgan train --resume --checkpoint-dir {info['run']}`")
+                    f"`ezgan train --resume --checkpoint-dir {info['run']}`")
     card += ["## Training", "",
              "| | |", "| --- | --- |",
              f"| command | `{info['command']}` ({resumed}) |",
@@ -533,14 +540,14 @@ def render_model_card(pretrained_dir=PRETRAINED_DIR):
              f"{evaluation['n']:,} digits generated from noise seed {evaluation['seed']}, judged by the project's "
              f"MNIST classifier (`{evaluation['classifier']}`, {100 * accuracy:.2f}% on the MNIST test set), "
              "next to reference rows that give the numbers their scale. Classifier score: the Inception Score "
-             f"with this classifier (10 at most; mean ± std over {evaluate.SPLITS} splits). Fréchet distance: "
+             f"with this classifier (10 at most; mean ± std over {metrics.SPLITS} splits). Fréchet distance: "
              f"FID's formula on the classifier's {evaluate.FEATURES} penultimate features, against the MNIST "
              "test set's. Then how evenly the predicted digits are spread, and how many are labelled with "
-             f"probability ≥ {evaluate.CONFIDENT}.", "",
+             f"probability ≥ {metrics.CONFIDENT}.", "",
              _metrics_table(rows, first_label), "",
              "Share of each predicted digit (%):", "",
              _shares_table(rows, first_label), "",
-             f"Reproduce: `python -m ezgan evaluate --checkpoint pretrained --n {evaluation['n']} "
+             f"Reproduce: `ezgan evaluate --checkpoint pretrained --n {evaluation['n']} "
              f"--seed {evaluation['seed']} --references` (`make evaluate` also writes `pretrained/evaluation.json`).",
              ""]
 
@@ -551,7 +558,7 @@ def render_model_card(pretrained_dir=PRETRAINED_DIR):
                  f"Every milestone checkpoint of the run (one every 5,000 iterations) judged like the row above, "
                  f"{curve['n']:,} digits from noise seed {curve['seed']} each (the same noise for all). "
                  + curve_sentence(curve) + " The numbers are in `quality_curve.csv` and `quality_curve.json`.", "",
-                 f"Reproduce: `python -m ezgan evaluate curve --milestones {curve['milestones']} "
+                 f"Reproduce: `ezgan curve --milestones {curve['milestones']} "
                  f"--out pretrained/quality_curve --n {curve['n']} --seed {curve['seed']}` (`make curve`).", ""]
 
     if (folder / "samples.png").exists():
@@ -560,7 +567,7 @@ def render_model_card(pretrained_dir=PRETRAINED_DIR):
                  f"The run's fixed-noise grid, drawn by this checkpoint: 100 noise vectors "
                  f"(`ezgan.train.fixed_noise({run['seed']}, {hparams.Z_DIM})`), the same ones behind every grid the "
                  "run saved as it trained, so this is the last frame of the animation below. Reproduce: "
-                 "`make publish`. Other digits: `python -m ezgan sample --checkpoint pretrained --n 64 --seed 0 "
+                 "`make publish`. Other digits: `ezgan sample --checkpoint pretrained --n 64 --seed 0 "
                  "--out digits.png` (`make run` writes these to `samples.png` in the repository's root).", ""]
     if (folder / "training.gif").exists():
         gif = info["gif"]
@@ -587,10 +594,10 @@ def render_model_card(pretrained_dir=PRETRAINED_DIR):
     card += ["## Reproduce", "",
              "```bash",
              f"{info['command']}   # train (hours on a CPU)",
-             f"python -m ezgan train --resume --checkpoint-dir {info['run']}   # continue after an interruption",
+             f"ezgan train --resume --checkpoint-dir {info['run']}   # continue after an interruption",
              "make publish   # pretrained/ (checkpoint, samples.png, training.gif, evaluation, curve, this card) "
              "and tensorboard/tutorial-run/",
-             f"python -m ezgan evaluate --checkpoint pretrained --n {evaluation['n']} --seed {evaluation['seed']} "
+             f"ezgan evaluate --checkpoint pretrained --n {evaluation['n']} --seed {evaluation['seed']} "
              "--references   # the evaluation table alone",
              "```", "",
              "Training is deterministic on a given machine and TensorFlow build; another CPU or build may round "
@@ -604,11 +611,15 @@ def run_prefix(run):
 
 # The whole publication -------------------------------------------------------------------------
 
-def publish(run_dir=DEFAULT_RUN, out_dir=PRETRAINED_DIR, tensorboard_out=TENSORBOARD_COPY, n=10_000, seed=0,
-            curve=True, classifier=evaluate.CLASSIFIER_DIR, image_every=IMAGE_EVERY, log=print):
-    """Every step above, in order; ``log`` gets a line per step (with its time)."""
+def publish(run_dir=DEFAULT_RUN, out_dir=None, tensorboard_out=TENSORBOARD_COPY, n=10_000, seed=0,
+            curve=True, classifier=None, image_every=IMAGE_EVERY, log=print):
+    """Every step above, in order; ``log`` gets a line per step (with its time).
+
+    ``out_dir`` defaults to ``pretrained/``, ``classifier`` (the evaluator's checkpoint) to
+    ``pretrained/classifier``.
+    """
     run_dir = pathlib.Path(run_dir).expanduser()
-    out_dir = pathlib.Path(out_dir)
+    out_dir = pathlib.Path(pretrained_dir() if out_dir is None else out_dir)
     clock = time.perf_counter()
 
     def done(what):
@@ -627,7 +638,7 @@ def publish(run_dir=DEFAULT_RUN, out_dir=PRETRAINED_DIR, tensorboard_out=TENSORB
         write_samples(sampler, state["seed"], out_dir / "samples.png")
         done(f"wrote {shown_path(out_dir / 'samples.png')}")
 
-        gif = training_gif(run_dir / "grids", out_dir / "training.gif", state["pretrain_steps"], until_step=step)
+        gif = training_gif(run_dir / GRIDS, out_dir / "training.gif", state["pretrain_steps"], until_step=step)
         done(f"wrote {shown_path(out_dir / 'training.gif')}: {gif['frames']} frames of {gif['grids']}, "
              f"{gif['width']}x{gif['height']}, {gif['bytes']:,} bytes")
 
@@ -647,7 +658,7 @@ def publish(run_dir=DEFAULT_RUN, out_dir=PRETRAINED_DIR, tensorboard_out=TENSORB
             log(evaluate.format_table(record["rows"]))
             done(f"wrote {shown_path(out_dir / 'evaluation.json')}")
             if curve:
-                milestones = run_dir / "milestones"
+                milestones = run_dir / MILESTONES
                 rows, _ = evaluate.quality_curve(milestones, out_dir / "quality_curve", evaluator, n, seed,
                                                  references=references, name=shown_path(milestones))
                 log(evaluate.format_table({f"iteration {row['iteration']:,}": row for row in rows}))
@@ -669,3 +680,41 @@ def publish(run_dir=DEFAULT_RUN, out_dir=PRETRAINED_DIR, tensorboard_out=TENSORB
     (out_dir / MODEL_CARD).write_text(render_model_card(out_dir))
     done(f"wrote {shown_path(out_dir / PUBLISH_INFO)} and {shown_path(out_dir / MODEL_CARD)}")
     return info
+
+
+# The command line --------------------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", default=DEFAULT_RUN, help=f"the training run's folder (default {DEFAULT_RUN})")
+    parser.add_argument("--n", type=int, default=10_000, help="digits per evaluated row (default 10000)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed of the evaluation (default 0)")
+    parser.add_argument("--skip-curve", action="store_true",
+                        help="do not measure the milestones (the quality curve): saves most of the time")
+    parser.add_argument("--out", default=None,
+                        help="where the checkpoint and its files go (default: pretrained/ of the checkout)")
+    parser.add_argument("--tensorboard", default=str(TENSORBOARD_COPY),
+                        help="folder for the TensorBoard copy (replaced)")
+    parser.add_argument("--image-every", type=int, default=IMAGE_EVERY,
+                        help=f"keep image summaries every this many iterations (default {IMAGE_EVERY})")
+    parser.add_argument("--card-only", action="store_true",
+                        help="only render MODEL_CARD.md again from the files already in --out (after a change of "
+                             "the card's template or of the commands it names); no run needed")
+    args = parser.parse_args(argv)
+
+    if args.card_only:
+        folder = pathlib.Path(args.out) if args.out else pretrained_dir()
+        (folder / MODEL_CARD).write_text(render_model_card(folder))
+        print(f"wrote {folder / MODEL_CARD}")
+        return
+    started = time.perf_counter()
+    try:
+        publish(args.run, args.out, args.tensorboard, n=args.n, seed=args.seed, curve=not args.skip_curve,
+                image_every=args.image_every)
+    except EzganError as error:
+        sys.exit(f"error: {error}")
+    print(f"published in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

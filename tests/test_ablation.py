@@ -1,0 +1,155 @@
+"""tools/ablation.py without training: the plan, the process pool, the scores' cache, the CSV, plot and summary."""
+import csv
+import json
+import statistics
+import sys
+
+import numpy as np
+import pytest
+
+from ezgan.checkpoints import RunState
+from tools import ablation
+
+
+def run_plan(tmp_path, rows=("tutorial", "guided"), seeds=2, iterations=100):
+    return ablation.plan(list(rows), range(seeds), iterations, ablation.runs_folder(tmp_path, iterations))
+
+
+def test_dry_run_prints_the_plan(tmp_path, capsys):
+    assert ablation.main(["--iterations", "100", "--seeds", "2", "--rows", "tutorial,guided", "--runs", str(tmp_path),
+                          "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ablation: 2 rows x 2 seeds = 4 runs of 100 iterations, a milestone every 10; "
+                             "2 at a time on 1 thread each")
+    runs = [line.split() for line in out[1:5]]
+    assert [(words[0], words[1]) for words in runs] == [("new", "tutorial-s0"), ("new", "guided-s0"),
+                                                         ("new", "tutorial-s1"), ("new", "guided-s1")]
+    guided = " ".join(runs[1])
+    folder = tmp_path / "100-iterations" / "guided-s0"
+    assert (f"ezgan train --recipe guided --seed 0 --iterations 100 --checkpoint-dir {folder} "
+            f"--logdir {folder / 'tensorboard'} --milestone-every 10 --checkpoint-every 10 --threads 1") in guided
+    assert out[5].startswith("then: every milestone scored on 2,000 digits (noise seed 0)")
+    assert not (tmp_path / "100-iterations").exists()   # a dry run writes nothing
+
+
+def test_finished_runs_are_skipped_and_unfinished_ones_resumed(tmp_path):
+    tutorial, guided, *_ = run_plan(tmp_path)
+    RunState(seed=0, pretrain_steps=300, iterations=100, logdir="", step=400).save(_made(tutorial.directory))
+    RunState(seed=0, pretrain_steps=0, iterations=100, logdir="", step=40).save(_made(guided.directory))
+    assert (tutorial.state(), guided.state()) == ("done", "resume")
+    assert "--resume" in guided.arguments() and "--resume" not in tutorial.arguments()
+    assert guided.command(threads=1)[:3] == [sys.executable, "-m", "ezgan"]
+
+
+def _made(folder):
+    folder.mkdir(parents=True)
+    return folder
+
+
+def test_bad_rows_and_budgets_are_refused(tmp_path, capsys):
+    assert ablation.main(["--iterations", "100", "--rows", "tutorial,nope", "--runs", str(tmp_path), "--dry-run"]) == 2
+    assert "no recipe named nope" in capsys.readouterr().err
+    assert ablation.main(["--iterations", "105", "--runs", str(tmp_path), "--dry-run"]) == 2
+    assert "multiple of 10" in capsys.readouterr().err
+
+
+def test_train_all_runs_two_at_a_time_and_reports_failures(tmp_path, monkeypatch):
+    runs = run_plan(tmp_path, rows=("tutorial", "smooth", "beta1"), seeds=1)
+    # Each stand-in process notes how many are running, then "finishes" its run by writing run.json.
+    script = ("import json, os, pathlib, sys, time; folder = pathlib.Path(sys.argv[1]); "
+              "lock = folder.parent / ('running-' + folder.name); lock.touch(); "
+              "others = len(list(folder.parent.glob('running-*'))); time.sleep(0.5); lock.unlink(); "
+              "(folder / 'seen.txt').write_text(str(others) + ' ' + os.environ['TF_NUM_INTRAOP_THREADS']); "
+              "sys.exit(3) if folder.name.startswith('beta1') else (folder / 'run.json').write_text(json.dumps("
+              "dict(seed=0, pretrain_steps=0, iterations=100, logdir='', step=100)))")
+    monkeypatch.setattr(ablation.Run, "command", lambda run, threads=1: [sys.executable, "-c", script, str(run.directory)])
+    messages = []
+    failed = ablation.train_all(runs, parallel=2, threads=1, poll_seconds=0.05, echo=messages.append)
+    assert [run.name for run in failed] == ["beta1-s0"]
+    assert [run.state() for run in runs] == ["done", "done", "new"]
+    seen = [(run.directory / "seen.txt").read_text().split() for run in runs]
+    assert max(int(count) for count, _ in seen) <= 2 and all(threads == "1" for _, threads in seen)
+    assert sum("FAILED" in message for message in messages) == 1
+    # Done runs are not started again.
+    assert ablation.train_all(runs[:2], poll_seconds=0.05, echo=messages.append) == []
+
+
+class FakeEvaluator:
+    def __init__(self):
+        self.classifier = type("Classifier", (), {"checkpoint": "classifier.ckpt"})()
+        self.evaluated = 0
+
+    def evaluate(self, images):
+        self.evaluated += 1
+        return dict(n=len(images), classifier_score=float(images.mean()), classifier_score_std=0.0,
+                    frechet_distance=1.0, digit_kl=0.5, confident_share=0.9, digit_shares=[0.1] * 10)
+
+
+def test_run_scores_reads_milestones_and_their_times_and_caches_the_scores(tmp_path, monkeypatch):
+    import ezgan.sample
+
+    run = run_plan(tmp_path, rows=("ema",), seeds=1, iterations=20)[0]
+    milestones = _made(run.directory / "milestones")
+    RunState(seed=0, pretrain_steps=300, iterations=20, logdir="", step=320).save(run.directory)
+    for step in (310, 320, 330):   # 330: beyond the budget (a longer run's), left out
+        (milestones / f"model.ckpt-{step}.index").write_text("")
+    (milestones / "times.json").write_text(json.dumps({"310": 12.5, "320": 30.0}))
+    monkeypatch.setattr(ezgan.sample, "sample", lambda n, seed, prefix: np.full((n, 28, 28), int(prefix[-3:]) / 1000))
+    evaluator = FakeEvaluator()
+    lines = ablation.run_scores(run, evaluator, 10, 0, echo=lambda _: None)
+    assert [(line["iteration"], line["step"], line["wall_seconds"]) for line in lines] == \
+        [(10, 310, 12.5), (20, 320, 30.0)]
+    assert [line["classifier_score"] for line in lines] == pytest.approx([0.31, 0.32])
+    assert lines[0]["row"] == "ema" and lines[0]["seed"] == 0 and evaluator.evaluated == 2
+    assert ablation.run_scores(run, evaluator, 10, 0, echo=lambda _: None) == lines
+    assert evaluator.evaluated == 2   # from the cache
+
+
+def fabricated_lines():
+    """Two rows, three seeds, milestones at iterations 50 and 100."""
+    lines = []
+    for row, base in (("tutorial", 5.0), ("hacks", 7.0)):
+        for seed in range(3):
+            for iteration in (50, 100):
+                score = base + seed * 0.5 + iteration / 100
+                lines.append(dict(row=row, seed=seed, iteration=iteration, step=iteration + 300,
+                                  wall_seconds=iteration * (2.0 + seed), n=2000, classifier_score=score,
+                                  classifier_score_std=0.1, frechet_distance=20 / score, digit_kl=0.1 * seed,
+                                  confident_share=0.8, digit_shares=[0.1] * 10))
+    return lines
+
+
+def test_csv_plot_and_summary_of_fabricated_rows(tmp_path):
+    lines = fabricated_lines()
+    ablation.write_csv(lines, tmp_path / "ablation.csv")
+    with open(tmp_path / "ablation.csv") as file:
+        table = list(csv.DictReader(file))
+    assert len(table) == 12
+    assert list(table[0]) == ["row", "seed", "iteration", "step", "wall_seconds", "classifier_score",
+                              "classifier_score_std", "frechet_distance", "digit_kl", "confident_share",
+                              *(f"share_{d}" for d in range(10))]
+    assert (table[1]["row"], table[1]["iteration"], table[1]["wall_seconds"], table[1]["classifier_score"]) == \
+        ("tutorial", "100", "200.0", "6")
+
+    references = {"real training images (2,000)": dict(classifier_score=9.5, frechet_distance=0.5, digit_kl=0.001)}
+    ablation.plot_ablation(lines, tmp_path / "ablation.png", references, title="fabricated")
+    assert (tmp_path / "ablation.png").stat().st_size > 20_000
+
+    info = dict(command="make ablation ITERATIONS=100 SEEDS=3", date="2026-12-02", machine="x86_64, 2 cores",
+                tensorflow="2.21.0", seeds="0, 1, 2", iterations=100, threads=1, parallel=2, n=2000, eval_seed=0,
+                classifier="pretrained/classifier/classifier.ckpt", classifier_accuracy="99.20%")
+    finals = ablation.write_summary(lines, tmp_path / "summary.md", info, references)
+    text = (tmp_path / "summary.md").read_text()
+    hacks = [7.0 + seed * 0.5 + 1.0 for seed in range(3)]
+    assert finals["hacks"]["classifier_score"] == pytest.approx(statistics.mean(hacks))
+    assert finals["hacks"]["classifier_score_std"] == pytest.approx(statistics.stdev(hacks))
+    fd = [20 / score for score in hacks]
+    minutes = [100 * (2.0 + seed) / 60 for seed in range(3)]
+    assert (f"| hacks | real label 0.9, Adam beta1 0.5, leaky-ReLU D, dcgan generator, EMA of G 0.999 | 100 | 3 | "
+            f"{statistics.mean(hacks):.2f} ± {statistics.stdev(hacks):.2f} | "
+            f"{statistics.mean(fd):.2f} ± {statistics.stdev(fd):.2f} | 0.100 ± 0.100 | "
+            f"{statistics.mean(minutes):.0f} ± {statistics.stdev(minutes):.0f} |") in text
+    assert "| tutorial | the tutorial's | 100 | 3 |" in text
+    assert "lowest Fréchet distance: **hacks**" in text and "highest classifier score: **hacks**" in text
+    assert "Made by `make ablation ITERATIONS=100 SEEDS=3`" in text
+    assert "real training images (2,000): classifier score 9.50" in text

@@ -1,0 +1,348 @@
+"""The recipes beyond the tutorial (ezgan.recipes): the guided controller, the switches, their graphs and runs.
+
+Expected values are written here or computed here from first principles (NumPy cross-entropies,
+the EMA formula, Adam's beta1 powers), not read from the code under test.
+"""
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from ezgan.checkpoints import MILESTONE_TIMES, RunCheckpoints, RunState
+from ezgan.cli import parser, train_recipe
+from ezgan.graph import GANGraph, build_graph, split_variables
+from ezgan.model import discriminator
+from ezgan.recipes import (RECIPES, TUTORIAL, GuidedController, Recipe, RecipeError, build_recipe_graph,
+                           checkpoint_recipe, dcgan_generator, guided_updates, leaky_discriminator)
+from ezgan.sample import sample
+from ezgan.train import train
+
+v1 = tf.compat.v1
+
+
+# --- 1. The guided controller's decision, and its order within an iteration ------------------------------------
+
+@pytest.mark.parametrize("d_loss_fake, g_loss, d_loss_real, expected", [
+    (0.0, 1.0, 0.0, (False, True, False)),      # the initial last-known losses: a G step only
+    (0.71, 0.51, 0.46, (True, True, True)),
+    (0.7, 0.5, 0.45, (False, False, False)),    # each threshold is strict
+    (0.70001, 0.5, 0.45, (True, False, False)),
+    (0.7, 0.50001, 0.45, (False, True, False)),
+    (0.7, 0.5, 0.45001, (False, False, True)),
+    (2.0, 0.1, 0.9, (True, False, True)),
+    (0.1, 3.0, 0.1, (False, True, False)),
+])
+def test_guided_updates_truth_table(d_loss_fake, g_loss, d_loss_real, expected):
+    assert tuple(guided_updates(d_loss_fake, g_loss, d_loss_real)) == expected
+    assert guided_updates(d_loss_fake, g_loss, d_loss_real)._fields == ("d_fake", "g", "d_real")
+
+
+class ScriptedSession:
+    """Stands in for a tf.Session: answers each update's run with the next scripted (d_real, d_fake, g) losses."""
+
+    def __init__(self, initial, fetched):
+        self.initial, self.fetched, self.calls = initial, list(fetched), []
+
+    def run(self, fetches, feed_dict=None):
+        if fetches == "last_known":
+            return np.array(self.initial, np.float32)
+        if fetches == "increment":
+            self.calls.append("increment")
+            return None
+        update, losses = fetches
+        assert losses == "losses"
+        self.calls.append((update, feed_dict["z"]))
+        assert feed_dict["x"] == "real"
+        return None, np.array(self.fetched.pop(0), np.float32)
+
+
+def test_the_controller_decides_each_update_on_the_losses_the_previous_one_fetched():
+    ops = types.SimpleNamespace(last_known="last_known", losses="losses",
+                                updates={"d_fake": "D on fake", "g": "G", "d_real": "D on real"})
+    gan = types.SimpleNamespace(x="x", z="z", increment_step="increment", guided_ops=ops)
+    sess = ScriptedSession(initial=(0.0, 0.0, 1.0), fetched=[
+        (0.8, 0.75, 0.6),     # iteration 0, after G (d_real 0.8 calls for D on real)
+        (0.3, 0.72, 0.55),    # iteration 0, after D on real
+        (0.3, 0.5, 0.9),      # iteration 1, after D on fake (g 0.9 calls for G)
+        (0.46, 0.5, 0.45),    # iteration 1, after G
+        (0.45, 0.7, 0.5),     # iteration 1, after D on real: nothing above its threshold
+    ])
+    controller = GuidedController(gan)
+    for _ in range(3):
+        controller.iteration(sess, "real", "z0", "z1", "z2")
+    assert sess.calls == [("G", "z1"), ("D on real", "z2"), "increment",
+                          ("D on fake", "z0"), ("G", "z1"), ("D on real", "z2"), "increment",
+                          "increment"]
+    assert sess.fetched == []
+
+
+# --- 2. The recipe: switches, names, run.json ----------------------------------------------------------------
+
+def test_recipe_round_trips_through_run_json(tmp_path):
+    recipe = Recipe(guided=True, label_smoothing=0.9, beta1=0.5, leaky_relu=True, generator="dcgan",
+                    ema_decay=0.999, d_learning_rate=1e-3, g_learning_rate=4e-3)
+    RunState(seed=1, pretrain_steps=0, iterations=10, logdir="", recipe=recipe.to_dict()).save(tmp_path)
+    assert json.loads((tmp_path / "run.json").read_text())["recipe"]["generator"] == "dcgan"
+    assert Recipe.from_dict(RunState.load(tmp_path).recipe) == recipe
+    # The tutorial's run.json is as it always was: no recipe in it.
+    RunState(seed=1, pretrain_steps=300, iterations=10, logdir="").save(tmp_path)
+    assert "recipe" not in json.loads((tmp_path / "run.json").read_text())
+    assert RunState.load(tmp_path).recipe is None
+
+
+def test_named_recipes_and_switches():
+    assert TUTORIAL == Recipe() and TUTORIAL.tutorial_graph
+    assert RECIPES["tutorial"] == TUTORIAL
+    assert {"tutorial", "guided", "smooth", "beta1", "leaky", "dcgan", "ema"} <= set(RECIPES)
+    guided = RECIPES["guided"]
+    assert (guided.guided, guided.label_smoothing, guided.d_learning_rate, guided.g_learning_rate) == \
+        (True, 0.9, 1e-3, 4e-3)
+    assert (guided.beta1, guided.generator, guided.ema_decay, guided.leaky_relu) == (0.9, "tutorial", 0, False)
+    # Each single-change row changes one thing.
+    for name, change in [("smooth", "label_smoothing"), ("beta1", "beta1"), ("leaky", "leaky_relu"),
+                         ("dcgan", "generator"), ("ema", "ema_decay")]:
+        changed = [f.name for f in dataclasses.fields(Recipe)
+                   if getattr(RECIPES[name], f.name) != getattr(TUTORIAL, f.name)]
+        assert changed == [change], name
+    assert Recipe.from_switches() == TUTORIAL
+    assert Recipe.from_switches(guided=True) == guided
+    assert Recipe.from_switches(guided=True, g_learning_rate=1e-3).g_learning_rate == 1e-3
+    assert Recipe.from_switches("dcgan", ema_decay=0.99) == Recipe(generator="dcgan", ema_decay=0.99)
+    with pytest.raises(RecipeError, match="no recipe named 'nope'"):
+        Recipe.from_switches("nope")
+    with pytest.raises(RecipeError, match="beta1"):
+        Recipe(beta1=1.0)
+    with pytest.raises(RecipeError, match="generator"):
+        Recipe(generator="big")
+
+
+def test_the_command_line_flags_make_the_recipe():
+    def recipe_of(*flags):
+        return train_recipe(parser().parse_args(["train", *flags]))
+
+    assert recipe_of() is None                      # the tutorial: no recipe at all
+    assert recipe_of("--recipe", "tutorial") is None
+    assert recipe_of("--guided") == RECIPES["guided"]
+    assert recipe_of("--label-smoothing", "0.9", "--beta1", "0.5", "--leaky-relu", "--generator", "dcgan",
+                     "--ema", "0.999") == RECIPES["hacks"]
+    assert recipe_of("--recipe", "dcgan", "--d-learning-rate", "2e-4", "--g-learning-rate", "2e-4") == \
+        Recipe(generator="dcgan", d_learning_rate=2e-4, g_learning_rate=2e-4)
+
+
+def test_checkpoint_recipe_reads_the_run_folder(tmp_path):
+    run = tmp_path / "run"
+    (run / "milestones").mkdir(parents=True)
+    assert checkpoint_recipe(run / "model.ckpt-5") == TUTORIAL
+    RunState(seed=0, pretrain_steps=0, iterations=5, logdir="", recipe=RECIPES["dcgan"].to_dict()).save(run)
+    assert checkpoint_recipe(run / "model.ckpt-5") == RECIPES["dcgan"]
+    assert checkpoint_recipe(run / "milestones" / "model.ckpt-5") == RECIPES["dcgan"]
+    (run / "recipe.json").write_text(json.dumps(RECIPES["ema"].to_dict()))
+    assert checkpoint_recipe(run / "model.ckpt-5") == RECIPES["ema"]
+
+
+# --- 3. The graphs ------------------------------------------------------------------------------------------
+
+def initial_values(gan):
+    with v1.Session(graph=gan.graph) as sess:
+        sess.run(gan.init)
+        return {v.op.name: value for v, value in zip(gan.model_variables, sess.run(gan.model_variables))}
+
+
+def test_the_tutorial_recipe_builds_the_tutorials_graph():
+    ours, theirs = build_recipe_graph(TUTORIAL, seed=4), build_graph(seed=4)
+    assert type(ours) is GANGraph
+    assert [(op.name, op.type) for op in ours.graph.get_operations()] == \
+        [(op.name, op.type) for op in theirs.graph.get_operations()]
+    ours_values, theirs_values = initial_values(ours), initial_values(theirs)
+    assert sorted(ours_values) == sorted(theirs_values)
+    for name, value in theirs_values.items():
+        np.testing.assert_array_equal(ours_values[name], value, err_msg=name)
+
+
+def test_the_dcgan_generator_makes_28x28_images_from_its_own_variables():
+    with tf.Graph().as_default() as graph:
+        v1.set_random_seed(0)
+        z = v1.placeholder(tf.float32, [None, 100])
+        images = dcgan_generator(z, 50, 100)
+        assert images.shape.as_list() == [None, 28, 28, 1]
+        trainable = v1.trainable_variables()
+        names = [v.op.name for v in v1.global_variables()]
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            out = sess.run(images, {z: np.random.default_rng(0).normal(size=(50, 100)).astype(np.float32)})
+    assert out.shape == (50, 28, 28, 1)
+    assert 0 < out.min() and out.max() < 1 and out.std() > 0
+    assert all("g_" in name and "d_" not in name for name in names), names
+    d_vars, g_vars = split_variables(trainable)
+    assert d_vars == [] and g_vars == trainable
+    assert {"g_dc_w1", "g_dc_bn1/beta", "g_dc_w2", "g_dc_bn2/beta", "g_dc_w3", "g_dc_b3"} == {v.op.name for v in trainable}
+
+
+def test_leaky_discriminator_has_the_tutorials_variables_and_slope_zero_is_relu(mnist):
+    images = mnist.test.images[:4].reshape(4, 28, 28, 1)
+    with tf.Graph().as_default() as graph:
+        v1.set_random_seed(1)
+        x = v1.placeholder(tf.float32, [None, 28, 28, 1])
+        relu, leaky = discriminator(x), leaky_discriminator(x, reuse_variables=True)
+        as_relu = leaky_discriminator(x, reuse_variables=True, slope=0.0)
+        assert sorted(v.op.name for v in v1.global_variables()) == sorted(
+            ["d_w1", "d_b1", "d_w2", "d_b2", "d_w3", "d_b3", "d_w4", "d_b4"])
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            for v in v1.global_variables():   # biases below zero, so that the negative side matters
+                if v.op.name.startswith("d_b"):
+                    v.load(np.full(v.shape, -0.05, np.float32), sess)
+            relu_out, leaky_out, as_relu_out = sess.run([relu, leaky, as_relu], {x: images})
+    np.testing.assert_allclose(as_relu_out, relu_out, rtol=1e-6, atol=1e-7)
+    assert np.abs(leaky_out - relu_out).max() > 1e-4
+
+
+def test_label_smoothing_is_the_real_label_of_d_loss_real():
+    gan = build_recipe_graph(Recipe(label_smoothing=0.9), seed=0)
+    logits = np.array([[2.0], [-1.0], [0.3], [5.0]], np.float32)
+    with v1.Session(graph=gan.graph) as sess:
+        got_real, got_fake, got_g = sess.run([gan.d_loss_real, gan.d_loss_fake, gan.g_loss],
+                                             {gan.Dx_logits: logits, gan.Dg_logits: logits})
+    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    np.testing.assert_allclose(got_real, np.mean(-0.9 * np.log(p) - 0.1 * np.log(1 - p)), rtol=1e-5)
+    np.testing.assert_allclose(got_fake, np.mean(-np.log(1 - p)), rtol=1e-5)   # generated images: label 0
+    np.testing.assert_allclose(got_g, np.mean(-np.log(p)), rtol=1e-5)          # G's target: 1
+
+
+def test_beta1_is_asked_of_all_three_optimizers():
+    gan = build_recipe_graph(Recipe(beta1=0.5), seed=0)
+    optimizers = (gan.d_real_optimizer, gan.d_fake_optimizer, gan.g_optimizer)
+    with gan.graph.as_default():
+        powers = [optimizer._get_beta_accumulators()[0] for optimizer in optimizers]
+    with v1.Session(graph=gan.graph) as sess:
+        sess.run(gan.init)
+        assert [float(value) for value in sess.run(powers)] == [0.5, 0.5, 0.5]
+    assert [optimizer._beta1 for optimizer in optimizers] == [0.5, 0.5, 0.5]
+
+
+def test_the_ema_checkpoint_holds_the_moving_average_of_the_generator(tmp_path):
+    decay = 0.9
+    gan = build_recipe_graph(Recipe(ema_decay=decay), seed=0)
+    rng = np.random.default_rng(0)
+    names = [v.op.name for v in gan.g_vars]
+    checkpoints = RunCheckpoints(gan, str(tmp_path))
+    with v1.Session(graph=gan.graph) as sess:
+        sess.run(gan.init)
+        average = dict(zip(names, sess.run(gan.g_vars)))   # the average starts at the initial weights
+        for step in range(4):
+            sess.run(gan.g_trainer, {gan.z: rng.normal(size=(50, 100)).astype(np.float32)})
+            raw = dict(zip(names, sess.run(gan.g_vars)))
+            updates = step * 2   # the global step while the average is taken: TF's warm-up reads it
+            rate = min(decay, (1 + updates) / (10 + updates))
+            average = {name: rate * average[name] + (1 - rate) * raw[name] for name in names}
+            sess.run([gan.increment_step, gan.increment_step])
+        checkpoints.save(sess, RunState(seed=0, pretrain_steps=0, iterations=8, logdir=""))
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path), "model_checkpoint"))
+    everything = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path)))
+    moved = 0
+    for name in names:
+        saved = reader.get_tensor(name)
+        np.testing.assert_allclose(saved, average[name], rtol=1e-5, atol=1e-7, err_msg=name)
+        np.testing.assert_array_equal(everything.get_tensor(name), raw[name])   # --resume keeps the raw weights
+        moved += not np.allclose(saved, raw[name], rtol=0, atol=1e-9)
+    assert moved >= len(names) - 3   # all but the biases before batch norm, whose gradient is ~0
+
+
+# --- 4. Runs ------------------------------------------------------------------------------------------------
+
+def update_counts(checkpoint_dir, gan):
+    """(d_fake, g, d_real) updates of a run, from its Adam beta1 powers: beta1^(updates + 1)."""
+    with gan.graph.as_default():
+        names = [opt._get_beta_accumulators()[0].op.name
+                 for opt in (gan.d_fake_optimizer, gan.g_optimizer, gan.d_real_optimizer)]
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(checkpoint_dir)))
+    return [round(math.log(float(reader.get_tensor(name))) / math.log(0.9)) - 1 for name in names]
+
+
+@pytest.fixture(scope="module")
+def guided_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("guided")
+    history = train(iterations=6, pretrain_steps=0, seed=3, logdir=str(root / "tb"), checkpoint_dir=str(root / "ckpt"),
+                    summary_every=2, checkpoint_every=1000, progress=False, recipe=RECIPES["guided"])
+    return root, history
+
+
+def test_a_guided_run_logs_the_counts_of_each_update(guided_run):
+    root, history = guided_run
+    events = EventAccumulator(str(root / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    logged = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in ("d_fake_count", "g_count", "d_real_count")}
+    assert all([step for step, _ in values] == [0, 2, 4] for values in logged.values())
+    # Summaries after iterations 0, 2 and 4: they count iterations 0, 1-2 and 3-4; add iteration 5's from the run.
+    counts = update_counts(root / "ckpt", build_recipe_graph(RECIPES["guided"], seed=3))
+    first_g = logged["g_count"][0][1]
+    assert first_g == 1 and logged["d_fake_count"][0][1] == 0   # iteration 0 starts from g_loss 1, d_loss_fake 0
+    totals = [sum(value for _, value in logged[tag]) for tag in ("d_fake_count", "g_count", "d_real_count")]
+    assert all(total <= count for total, count in zip(totals, counts))
+    assert sum(counts) - sum(totals) <= 3       # iteration 5 ran at most three updates
+    assert [row["iteration"] for row in history] == [0, 2, 4]
+    assert [row["g_count"] for row in history] == [value for _, value in logged["g_count"]]
+    state = json.loads((root / "ckpt" / "run.json").read_text())
+    assert state["step"] == 6 and state["recipe"] == RECIPES["guided"].to_dict()
+
+
+def test_a_guided_runs_totals_match_every_update_when_every_iteration_is_logged(tmp_path):
+    train(iterations=6, pretrain_steps=0, seed=5, logdir=str(tmp_path / "tb"), checkpoint_dir=str(tmp_path / "ckpt"),
+          summary_every=1, checkpoint_every=3, progress=False, recipe=RECIPES["guided"])
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    totals = [sum(e.value for e in events.Scalars(tag)) for tag in ("d_fake_count", "g_count", "d_real_count")]
+    assert totals == update_counts(tmp_path / "ckpt", build_recipe_graph(RECIPES["guided"], seed=5))
+    assert sum(totals) >= 6   # at least one update every iteration
+    # Killed after iteration 3 and resumed: the same run, bit for bit (last-known losses are saved with it).
+    resumed = tmp_path / "resumed"
+    train(iterations=3, pretrain_steps=0, seed=5, logdir=None, checkpoint_dir=str(resumed), checkpoint_every=3,
+          summary_every=1, progress=False, recipe=RECIPES["guided"])
+    train(iterations=6, pretrain_steps=0, seed=5, logdir=None, checkpoint_dir=str(resumed), checkpoint_every=3,
+          summary_every=1, progress=False, resume=True)   # no recipe given: the run's own
+    whole = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "ckpt")))
+    again = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(resumed)))
+    for name in whole.get_variable_to_shape_map():
+        np.testing.assert_array_equal(again.get_tensor(name), whole.get_tensor(name), err_msg=name)
+
+
+def cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "ezgan", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+
+
+def test_a_dcgan_ema_run_exports_samples_and_evaluates(tmp_path):
+    run, exported = tmp_path / "run", tmp_path / "exported"
+    recipe = Recipe(generator="dcgan", ema_decay=0.99, beta1=0.5)
+    train(iterations=4, pretrain_steps=1, seed=2, logdir=None, checkpoint_dir=str(run), checkpoint_every=1000,
+          milestone_every=2, progress=False, recipe=recipe)
+    times = json.loads((run / "milestones" / MILESTONE_TIMES).read_text())
+    assert sorted(times) == ["3", "5"] and 0 < times["3"] <= times["5"]
+    result = cli("export", "--checkpoint", run, "--out", exported, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((exported / "run.json").read_text())["recipe"] == recipe.to_dict()
+    result = cli("sample", "--checkpoint", exported, "--n", "12", "--out", tmp_path / "digits.npy", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    digits = np.load(tmp_path / "digits.npy")
+    assert digits.shape == (12, 28, 28) and 0 <= digits.min() and digits.max() <= 1
+    np.testing.assert_allclose(digits, sample(12, 0, exported), atol=1e-6)
+    # What was exported is the moving average of the generator, not its raw weights.
+    model = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(exported), "model_checkpoint"))
+    everything = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(run)))
+    np.testing.assert_array_equal(model.get_tensor("g_dc_w1"), everything.get_tensor("g_dc_w1/ExponentialMovingAverage"))
+    assert not np.array_equal(model.get_tensor("g_dc_w1"), everything.get_tensor("g_dc_w1"))
+    result = cli("evaluate", "--checkpoint", run / "milestones" / "model.ckpt-3", "--n", "20", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "model.ckpt-3" in result.stdout
+
+
+def test_an_unknown_recipe_is_a_user_error(tmp_path):
+    result = cli("train", "--recipe", "nope", "--iterations", "1", "--checkpoint-dir", tmp_path, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no recipe named 'nope'" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,415 @@
+"""The ablation of issue #12: each recipe beyond the tutorial alone, and combined, from the same seeds.
+
+    make ablation ITERATIONS=10000 SEEDS=3          (or: python tools/ablation.py --iterations 10000 --seeds 3)
+    python tools/ablation.py --iterations 10000 --dry-run           the plan: every run, its state, its command
+    python tools/ablation.py --iterations 10000 --rows tutorial,dcgan   only these rows (ezgan.recipes.RECIPES)
+
+1. ``train_all``: every (row, seed) is ``ezgan train --recipe ROW --seed S --iterations N`` with a
+   milestone every N/10 iterations, in RUNS/ROW-sS (RUNS: ~/.cache/ezgan/ablation/N-iterations by
+   default), two processes at once, each on one TensorFlow thread: on this 2-core machine two
+   one-thread copies train more iterations per second between them than one run on both cores
+   (docs/performance.md: 47.9 against 53.6 ms per iteration). The tutorial row trains with
+   ``ezgan.fast``'s step, every other row runs its ops as the tutorial's ``--literal`` loop does.
+   A finished run is skipped, an unfinished one resumed (``--resume``): stop and start at will;
+2. ``score_runs``: every milestone of every run is scored by ``ezgan.evaluate.Evaluator`` (n
+   digits from noise seed 0, the same noise for every checkpoint), the scores cached beside the
+   run (scores-nN-seedS.json); the wall time of each milestone is the run's own training time
+   (``milestones/times.json``, written by ``ezgan train``);
+3. ``write_csv``, ``plot_ablation``, ``write_summary``: OUT/ablation.csv (one line per milestone),
+   OUT/ablation.png (quality against iterations and against wall-clock minutes: the mean over
+   seeds, the band from the lowest to the highest seed) and OUT/summary.md (each row's final mean
+   ± std over seeds, the command and budget that made it). OUT: docs/ablation.
+"""
+import argparse
+import csv
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+import platform
+import shlex
+import subprocess
+import sys
+import time
+
+from ezgan.tfsetup import tensorflow
+
+tf = tensorflow()
+
+import numpy as np  # noqa: E402
+
+from ezgan.checkpoints import MILESTONE_TIMES, MILESTONES, RUN_STATE, milestone_checkpoints  # noqa: E402
+from ezgan.errors import CheckpointError, EzganError  # noqa: E402
+from ezgan.metrics import METRICS  # noqa: E402
+from ezgan.paths import REPO  # noqa: E402
+from ezgan.recipes import RECIPES  # noqa: E402
+
+DEFAULT_RUNS = pathlib.Path("~/.cache/ezgan/ablation")
+DEFAULT_OUT = REPO / "docs" / "ablation"
+MILESTONES_PER_RUN = 10
+SHOWN = (("classifier_score", "classifier score (10 at most)", "linear"),
+         ("frechet_distance", "Fréchet distance to the test set", "log"),
+         ("digit_kl", "KL(digit shares || uniform)", "linear"))
+CSV_COLUMNS = ["row", "seed", "iteration", "step", "wall_seconds", *METRICS, *(f"share_{d}" for d in range(10))]
+ONE_THREAD = dict(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
+
+
+# 1. Training ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Run:
+    """One training run of the ablation: a row (a named recipe) and a seed."""
+    row: str
+    seed: int
+    iterations: int
+    directory: pathlib.Path
+
+    @property
+    def name(self):
+        return f"{self.row}-s{self.seed}"
+
+    @property
+    def milestone_every(self):
+        return self.iterations // MILESTONES_PER_RUN
+
+    def state(self):
+        """"done", "resume" (it has a checkpoint but not all its iterations) or "new"."""
+        path = self.directory / RUN_STATE
+        if not path.exists():
+            return "new"
+        state = json.loads(path.read_text())
+        return "done" if state["step"] - state["pretrain_steps"] >= self.iterations else "resume"
+
+    def arguments(self, threads=1):
+        """``ezgan train``'s arguments for this run (with --resume if it has a checkpoint to go on from)."""
+        every = str(self.milestone_every)
+        return ["train", "--recipe", self.row, "--seed", str(self.seed), "--iterations", str(self.iterations),
+                "--checkpoint-dir", str(self.directory), "--logdir", str(self.directory / "tensorboard"),
+                "--milestone-every", every, "--checkpoint-every", str(min(1000, self.milestone_every)),
+                "--threads", str(threads), *(["--resume"] if self.state() == "resume" else [])]
+
+    def command(self, threads=1):
+        return [sys.executable, "-m", "ezgan", *self.arguments(threads)]
+
+
+def plan(rows, seeds, iterations, runs_dir):
+    """Every run, seed by seed (so that a stopped ablation has every row for its first seeds)."""
+    if not rows:
+        raise EzganError("no rows given")
+    unknown = [row for row in rows if row not in RECIPES]
+    if unknown:
+        raise EzganError(f"no recipe named {', '.join(unknown)}; the rows are {', '.join(RECIPES)}")
+    if iterations < MILESTONES_PER_RUN or iterations % MILESTONES_PER_RUN:
+        raise EzganError(f"--iterations must be a positive multiple of {MILESTONES_PER_RUN} (a milestone every tenth), "
+                         f"got {iterations}")
+    runs_dir = pathlib.Path(runs_dir).expanduser()
+    return [Run(row, seed, iterations, runs_dir / f"{row}-s{seed}") for seed in seeds for row in rows]
+
+
+def runs_folder(root, iterations):
+    """Each budget in its own folder: a run's milestones are every tenth of its budget."""
+    return pathlib.Path(root).expanduser() / f"{iterations}-iterations"
+
+
+def describe_plan(runs, parallel, threads, n, eval_seed, out):
+    first = runs[0]
+    lines = [f"ablation: {len({r.row for r in runs})} rows x {len({r.seed for r in runs})} seeds = {len(runs)} runs "
+             f"of {first.iterations:,} iterations, a milestone every {first.milestone_every:,}; {parallel} at a time "
+             f"on {threads} thread{'s' * (threads != 1)} each, in {first.directory.parent}"]
+    for run in runs:
+        lines.append(f"  {run.state():<6}  {run.name:<22} ezgan {shlex.join(run.arguments(threads))}")
+    lines.append(f"then: every milestone scored on {n:,} digits (noise seed {eval_seed}); "
+                 f"{out}/ablation.csv, ablation.png and summary.md written")
+    return "\n".join(lines)
+
+
+def train_all(runs, parallel=2, threads=1, poll_seconds=2.0, echo=print):
+    """Train every run not done yet, ``parallel`` processes at once; returns the runs that failed.
+
+    Each process writes its output to RUN/train.log and runs on ``threads`` TensorFlow threads
+    (``ezgan train --threads``; the TF_NUM_*_THREADS variables are set too). Ctrl-C stops the
+    running processes (they resume next time) and raises KeyboardInterrupt.
+    """
+    pending = [run for run in runs if run.state() != "done"]
+    running, failed = {}, []
+    environment = {**os.environ, **({key: str(threads) for key in ONE_THREAD} if threads else {})}
+    try:
+        while pending or running:
+            while pending and len(running) < parallel:
+                run = pending.pop(0)
+                run.directory.mkdir(parents=True, exist_ok=True)
+                log = open(run.directory / "train.log", "a")
+                command = run.command(threads)
+                log.write(f"\n$ {shlex.join(command)}\n")
+                log.flush()
+                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+                running[process] = (run, log, time.monotonic())
+                echo(f"{time.strftime('%H:%M:%S')} started  {run.name} ({'resumed' if '--resume' in command else 'new'})")
+            time.sleep(poll_seconds)
+            for process in [process for process in running if process.poll() is not None]:
+                run, log, started = running.pop(process)
+                log.close()
+                minutes = (time.monotonic() - started) / 60
+                if process.returncode:
+                    failed.append(run)
+                    echo(f"{time.strftime('%H:%M:%S')} FAILED   {run.name} (exit {process.returncode}); "
+                         f"see {run.directory / 'train.log'}")
+                else:
+                    echo(f"{time.strftime('%H:%M:%S')} finished {run.name} in {minutes:.1f} min")
+    except KeyboardInterrupt:
+        for process, (run, log, _) in running.items():
+            process.terminate()
+            process.wait()
+            log.close()
+        raise
+    return failed
+
+
+# 2. Scores -----------------------------------------------------------------------------------------------
+
+def run_scores(run, evaluator, n, seed, echo=print):
+    """One line per milestone of ``run`` (up to its budget): row, seed, iteration, step, wall_seconds and the metrics."""
+    from ezgan.sample import sample
+
+    try:
+        milestones = milestone_checkpoints(run.directory / MILESTONES)
+    except CheckpointError:
+        return []
+    pretrain_steps = json.loads((run.directory / RUN_STATE).read_text())["pretrain_steps"]
+    times_file = run.directory / MILESTONES / MILESTONE_TIMES
+    times = json.loads(times_file.read_text()) if times_file.exists() else {}
+    cache_file = run.directory / f"scores-n{n}-seed{seed}.json"
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    if cache.get("classifier") != evaluator.classifier.checkpoint:
+        cache = dict(classifier=evaluator.classifier.checkpoint, scores={})
+    lines = []
+    for step, prefix in milestones:
+        iteration = step - pretrain_steps
+        if iteration > run.iterations:
+            continue
+        if str(step) not in cache["scores"]:
+            cache["scores"][str(step)] = evaluator.evaluate(sample(n, seed, prefix))
+            cache_file.write_text(json.dumps(cache, indent=1))
+            echo(f"scored {run.name} at iteration {iteration:,}")
+        lines.append(dict(row=run.row, seed=run.seed, iteration=iteration, step=step,
+                          wall_seconds=times.get(str(step)), **cache["scores"][str(step)]))
+    return lines
+
+
+def score_runs(runs, n=2000, seed=0, classifier=None, echo=print):
+    """(lines of every run's milestones, reference rows {name: row}, classifier info) from one Evaluator."""
+    from ezgan.evaluate import Evaluator
+
+    evaluator = Evaluator(classifier)
+    try:
+        references = evaluator.reference_rows(n, seed)
+        lines = [line for run in runs for line in run_scores(run, evaluator, n, seed, echo)]
+        classifier_info = dict(checkpoint=evaluator.classifier.checkpoint,
+                               test_accuracy=evaluator.classifier.info.get("test_accuracy"))
+    finally:
+        evaluator.close()
+    return lines, references, classifier_info
+
+
+# 3. The CSV, the plot, the summary ---------------------------------------------------------------------------
+
+def write_csv(lines, path):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(CSV_COLUMNS)
+        for line in lines:
+            wall = line.get("wall_seconds")
+            writer.writerow([line["row"], line["seed"], line["iteration"], line["step"],
+                             "" if wall is None else f"{wall:.1f}", *(f"{line[name]:.6g}" for name in METRICS),
+                             *(f"{share:.4f}" for share in line["digit_shares"])])
+
+
+def _number(value):
+    return np.nan if value is None else float(value)
+
+
+def by_row(lines):
+    """{row: {iteration: [lines of each seed]}}, rows in order of first appearance."""
+    grouped = {}
+    for line in lines:
+        grouped.setdefault(line["row"], {}).setdefault(line["iteration"], []).append(line)
+    return grouped
+
+
+def plot_ablation(lines, path, references=None, title=None):
+    """Each metric of SHOWN against iterations (top) and wall-clock minutes (bottom); mean and min-max over seeds."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(16, 9), layout="constrained")
+    axes = figure.subplots(2, len(SHOWN))
+    figure.suptitle(title or "ablation")
+    for number, (row, iterations) in enumerate(by_row(lines).items()):
+        style = dict(color=f"C{number % 10}", linestyle=("-", "--", ":")[number // 10 % 3], marker="o", markersize=3)
+        steps = sorted(iterations)
+        seeds = max(len(iterations[step]) for step in steps)
+        walls = [np.mean([_number(line["wall_seconds"]) for line in iterations[step]]) / 60 for step in steps]
+        for column, (metric, _, _) in enumerate(SHOWN):
+            values = [np.array([line[metric] for line in iterations[step]]) for step in steps]
+            mean = [value.mean() for value in values]
+            low, high = [value.min() for value in values], [value.max() for value in values]
+            for ax, x in ((axes[0, column], steps), (axes[1, column], walls)):
+                ax.plot(x, mean, label=f"{row} ({seeds} seed{'s' * (seeds != 1)})", **style)
+                ax.fill_between(x, low, high, color=style["color"], alpha=0.12, linewidth=0)
+    for column, (metric, panel_title, scale) in enumerate(SHOWN):
+        for ax, xlabel in ((axes[0, column], "iteration"), (axes[1, column], "wall-clock minutes (one thread)")):
+            for number, (name, reference) in enumerate((references or {}).items()):
+                if "training images" in name and (scale != "log" or reference[metric] > 0):
+                    ax.axhline(reference[metric], color="black", linestyle="-.", linewidth=1, label=name)
+            ax.set_yscale(scale)
+            ax.set_title(panel_title)
+            ax.set_xlabel(xlabel)
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize="small")
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+
+
+def final_rows(lines):
+    """{row: dict(iteration, seeds, and mean and std over seeds of each metric and the minutes)} at each row's last
+    iteration (the budget), from the seeds that reached it. std: the sample standard deviation (ddof 1; 0 for one seed)."""
+    finals = {}
+    for row, iterations in by_row(lines).items():
+        last = max(iterations)
+        seeds = iterations[last]
+        stats = dict(iteration=last, seeds=len(seeds))
+        for metric in (*(metric for metric, _, _ in SHOWN), "wall_seconds"):
+            values = np.array([_number(line[metric]) for line in seeds])
+            stats[metric] = float(values.mean())
+            stats[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        finals[row] = stats
+    return finals
+
+
+def write_summary(lines, path, info, references=None):
+    """OUT/summary.md: a table of each row's final mean ± std, how it was made, and which rows did best."""
+    from ezgan.recipes import RECIPES as recipes
+
+    finals = final_rows(lines)
+    table = ["| row | recipe | iteration | seeds | classifier score ↑ | Fréchet distance ↓ | digit KL ↓ | minutes |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for row, stats in finals.items():
+        recipe = recipes[row].describe() if row in recipes else ""
+        table.append(f"| {row} | {recipe} | {stats['iteration']:,} | {stats['seeds']} | "
+                     f"{stats['classifier_score']:.2f} ± {stats['classifier_score_std']:.2f} | "
+                     f"{stats['frechet_distance']:.2f} ± {stats['frechet_distance_std']:.2f} | "
+                     f"{stats['digit_kl']:.3f} ± {stats['digit_kl_std']:.3f} | "
+                     f"{stats['wall_seconds'] / 60:.0f} ± {stats['wall_seconds_std'] / 60:.0f} |")
+    best = []
+    if finals:
+        for metric, name, pick in (("frechet_distance", "lowest Fréchet distance", min),
+                                   ("classifier_score", "highest classifier score", max)):
+            row = pick(finals, key=lambda r: finals[r][metric])
+            best.append(f"- {name}: **{row}** ({finals[row][metric]:.2f})")
+    reference_lines = [f"- {name}: classifier score {r['classifier_score']:.2f}, Fréchet distance "
+                       f"{r['frechet_distance']:.2f}, digit KL {r['digit_kl']:.3f}"
+                       for name, r in (references or {}).items()]
+    text = "\n".join([
+        "# Ablation: the recipes beyond the tutorial",
+        "",
+        f"Made by `{info['command']}` ({info['date']}, {info['machine']}, TensorFlow {info['tensorflow']}).",
+        f"Every row trained from seeds {info['seeds']} for {info['iterations']:,} iterations "
+        f"(`ezgan train --recipe ROW --seed S --iterations {info['iterations']} --threads {info['threads']}`, "
+        f"{info['parallel']} runs at a time), a milestone every {info['iterations'] // MILESTONES_PER_RUN:,} "
+        f"iterations, each scored on {info['n']:,} digits from noise seed {info['eval_seed']} by the classifier "
+        f"`{info['classifier']}` (test accuracy {info['classifier_accuracy']}).",
+        "",
+        "Each row's last milestone: mean ± sample standard deviation over the seeds that reached it; minutes are "
+        "the run's own training time on one thread (`milestones/times.json`), pre-training included.",
+        "",
+        *table,
+        "",
+        "At the last milestone:",
+        *best,
+        "",
+        f"References, {info['n']:,} digits each:",
+        *reference_lines,
+        "",
+        "Every milestone of every run: `ablation.csv`; the curves (quality against iterations and against "
+        "wall-clock minutes, the mean over seeds and the band from the lowest to the highest): `ablation.png`.",
+        "",
+    ])
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return finals
+
+
+# The command -------------------------------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--iterations", type=int, required=True,
+                        help=f"each run's budget in main-loop iterations (a multiple of {MILESTONES_PER_RUN})")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. SEEDS-1, the same for every row")
+    parser.add_argument("--rows", default=",".join(RECIPES), help="comma-separated named recipes (ezgan.recipes.RECIPES)")
+    parser.add_argument("--runs", default=str(DEFAULT_RUNS),
+                        help="where the runs go; each budget gets its folder N-iterations in it")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for ablation.csv, ablation.png, summary.md")
+    parser.add_argument("--parallel", type=int, default=2, help="training processes at once")
+    parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads of each training process")
+    parser.add_argument("--n", type=int, default=2000, help="digits scored per milestone")
+    parser.add_argument("--eval-seed", type=int, default=0, help="noise seed of the scored digits")
+    parser.add_argument("--classifier", default=None, help="classifier checkpoint (default: pretrained/classifier)")
+    parser.add_argument("--score-only", action="store_true", help="train nothing: score the runs there are")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    args = parser.parse_args(argv)
+    for name in ("seeds", "parallel", "n"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be positive")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rows = [row.strip() for row in args.rows.split(",") if row.strip()]
+    try:
+        runs = plan(rows, range(args.seeds), args.iterations, runs_folder(args.runs, args.iterations))
+    except EzganError as error:
+        print(f"ablation: error: {error}", file=sys.stderr)
+        return 2
+    print(describe_plan(runs, args.parallel, args.threads, args.n, args.eval_seed, args.out), flush=True)
+    if args.dry_run:
+        return 0
+    try:
+        failed = [] if args.score_only else train_all(runs, args.parallel, args.threads)
+    except KeyboardInterrupt:
+        print("ablation: stopped; the same command resumes every unfinished run", file=sys.stderr)
+        return 130
+    lines, references, classifier = score_runs(runs, args.n, args.eval_seed, args.classifier)
+    if not lines:
+        print("ablation: no milestones to score yet", file=sys.stderr)
+        return 1
+    out = pathlib.Path(args.out)
+    write_csv(lines, out / "ablation.csv")
+    budget = f"{args.iterations:,} iterations, seeds 0-{args.seeds - 1}, {args.n:,} digits per milestone"
+    plot_ablation(lines, out / "ablation.png", references, title=f"Ablation: {budget}")
+    command = f"make ablation ITERATIONS={args.iterations} SEEDS={args.seeds}"
+    if args.rows != ",".join(RECIPES):
+        command = f"python tools/ablation.py --iterations {args.iterations} --seeds {args.seeds} --rows {args.rows}"
+    accuracy = classifier["test_accuracy"]
+    info = dict(command=command, date=datetime.date.today().isoformat(),
+                machine=f"{platform.machine()}, {os.cpu_count()} cores", tensorflow=tf.__version__,
+                seeds=", ".join(str(s) for s in range(args.seeds)), iterations=args.iterations, threads=args.threads,
+                parallel=args.parallel, n=args.n, eval_seed=args.eval_seed,
+                classifier=os.path.relpath(classifier["checkpoint"], REPO),
+                classifier_accuracy="unknown" if accuracy is None else f"{accuracy:.2%}")
+    write_summary(lines, out / "summary.md", info, references)
+    print(f"wrote {out / 'ablation.csv'}, {out / 'ablation.png'} and {out / 'summary.md'}")
+    if failed:
+        print(f"ablation: {len(failed)} runs failed: {', '.join(run.name for run in failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
