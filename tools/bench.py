@@ -22,7 +22,6 @@ import json
 import os
 import pathlib
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -337,16 +336,20 @@ def sampling_seconds(checkpoint, n, repeats):
 
 
 def training_peak_memory(iterations):
-    """Peak resident memory (bytes) of ``ezgan train`` for a short run, in a child process.
+    """Peak resident memory (bytes) of ``ezgan train`` for a short run, in a child process of its own.
 
     (``python -m ezgan`` with this interpreter: the ``ezgan`` command of the same installation.)
+    ``os.wait4`` reports that child's own peak, not the largest of every child the bench started.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "ezgan", "train", "--iterations", str(iterations),
-                        "--pretrain-steps", "10", "--checkpoint-dir", tmp, "--logdir", os.path.join(tmp, "tb"),
-                        "--checkpoint-every", str(iterations)],
-                       check=True, capture_output=True, cwd=tmp)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        child = subprocess.Popen([sys.executable, "-m", "ezgan", "train", "--iterations", str(iterations),
+                                  "--pretrain-steps", "10", "--checkpoint-dir", tmp, "--logdir", os.path.join(tmp, "tb"),
+                                  "--checkpoint-every", str(iterations)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp)
+        _, status, usage = os.wait4(child.pid, 0)
+        if status:
+            raise RuntimeError(f"ezgan train failed:\n{child.stderr.read().decode()[-2000:]}")
+    return usage.ru_maxrss * 1024
 
 
 def cpu_name():
