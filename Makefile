@@ -12,9 +12,10 @@ EZGAN := $(VENV)/bin/ezgan
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 RUN_DIR ?= $(HOME)/.cache/ezgan/runs/main
 # make ablation: every recipe row of ezgan.recipes for ITERATIONS iterations from SEEDS seeds (tools/ablation.py)
-ITERATIONS ?= 10000
+ITERATIONS ?= 5000
 SEEDS ?= 3
 ABLATION_DIR ?= $(HOME)/.cache/ezgan/ablation
+ABLATION_FLAGS ?=   # e.g. --dry-run, or --rows tutorial,dcgan (python tools/ablation.py --help)
 
 .PHONY: install run test train resume bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish ablation clean
 
@@ -66,7 +67,7 @@ publish: install
 	$(PY) tools/publish.py --run $(RUN_DIR)
 
 ablation: install
-	$(PY) tools/ablation.py --iterations $(ITERATIONS) --seeds $(SEEDS) --runs $(ABLATION_DIR)
+	$(PY) tools/ablation.py --iterations $(ITERATIONS) --seeds $(SEEDS) --runs $(ABLATION_DIR) $(ABLATION_FLAGS)
 
 mnist-data: install
 	$(PY) tools/make_mnist_data.py

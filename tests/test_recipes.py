@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ezgan.checkpoints import MILESTONE_TIMES, RunCheckpoints, RunState
+from ezgan.checkpoints import MILESTONE_TIMES, RunCheckpoints, RunState, resolve_checkpoint
 from ezgan.cli import parser, train_recipe
 from ezgan.graph import GANGraph, build_graph, split_variables
 from ezgan.model import discriminator
@@ -242,7 +242,8 @@ def test_the_ema_checkpoint_holds_the_moving_average_of_the_generator(tmp_path):
             updates = step * 2   # the global step while the average is taken: TF's warm-up reads it
             rate = min(decay, (1 + updates) / (10 + updates))
             average = {name: rate * average[name] + (1 - rate) * raw[name] for name in names}
-            sess.run([gan.increment_step, gan.increment_step])
+            for _ in range(2):
+                sess.run(gan.increment_step)
         checkpoints.save(sess, RunState(seed=0, pretrain_steps=0, iterations=8, logdir=""))
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path), "model_checkpoint"))
     everything = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path)))
@@ -333,9 +334,10 @@ def test_a_dcgan_ema_run_exports_samples_and_evaluates(tmp_path):
     assert digits.shape == (12, 28, 28) and 0 <= digits.min() and digits.max() <= 1
     np.testing.assert_allclose(digits, sample(12, 0, exported), atol=1e-6)
     # What was exported is the moving average of the generator, not its raw weights.
-    model = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(exported), "model_checkpoint"))
+    model = tf.train.load_checkpoint(resolve_checkpoint(exported))
     everything = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(run)))
-    np.testing.assert_array_equal(model.get_tensor("g_dc_w1"), everything.get_tensor("g_dc_w1/ExponentialMovingAverage"))
+    np.testing.assert_array_equal(model.get_tensor("g_dc_w1"),
+                                  everything.get_tensor("g_dc_w1/ExponentialMovingAverage"))
     assert not np.array_equal(model.get_tensor("g_dc_w1"), everything.get_tensor("g_dc_w1"))
     result = cli("evaluate", "--checkpoint", run / "milestones" / "model.ckpt-3", "--n", "20", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -302,7 +302,7 @@ def write_summary(lines, path, info, references=None):
                      f"{stats['classifier_score']:.2f} ± {stats['classifier_score_std']:.2f} | "
                      f"{stats['frechet_distance']:.2f} ± {stats['frechet_distance_std']:.2f} | "
                      f"{stats['digit_kl']:.3f} ± {stats['digit_kl_std']:.3f} | "
-                     f"{stats['wall_seconds'] / 60:.0f} ± {stats['wall_seconds_std'] / 60:.0f} |")
+                     f"{stats['wall_seconds'] / 60:.1f} ± {stats['wall_seconds_std'] / 60:.1f} |")
     best = []
     if finals:
         for metric, name, pick in (("frechet_distance", "lowest Fréchet distance", min),
@@ -391,7 +391,8 @@ def main(argv=None):
         return 1
     out = pathlib.Path(args.out)
     write_csv(lines, out / "ablation.csv")
-    budget = f"{args.iterations:,} iterations, seeds 0-{args.seeds - 1}, {args.n:,} digits per milestone"
+    seeds = "seed 0" if args.seeds == 1 else f"seeds 0-{args.seeds - 1}"
+    budget = f"{args.iterations:,} iterations, {seeds}, {args.n:,} digits per milestone"
     plot_ablation(lines, out / "ablation.png", references, title=f"Ablation: {budget}")
     command = f"make ablation ITERATIONS={args.iterations} SEEDS={args.seeds}"
     if args.rows != ",".join(RECIPES):
