@@ -11,6 +11,9 @@ PY := $(VENV)/bin/python
 EZGAN := $(VENV)/bin/ezgan
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 RUN_DIR ?= $(HOME)/.cache/ezgan/runs/main
+# make tensorboard serves tensorboard/ (the notebooks' runs, the bundled run's copy); `make tensorboard
+# LOGDIR=$(RUN_DIR)/tensorboard` serves the curves of `make train`.
+LOGDIR ?= tensorboard
 # make ablation: every recipe row of ezgan.recipes for ITERATIONS iterations from SEEDS seeds (tools/ablation.py)
 ITERATIONS ?= 5000
 SEEDS ?= 3
@@ -49,7 +52,7 @@ notebooks: install
 	$(PY) tools/run_notebooks.py --write
 
 tensorboard: install
-	$(VENV)/bin/tensorboard --logdir tensorboard --host localhost --port 6006
+	$(VENV)/bin/tensorboard --logdir $(LOGDIR) --host localhost --port 6006
 
 screenshot: install
 	$(PY) tools/tensorboard_screenshot.py --logdir tensorboard/tutorial-run --out-dir docs

@@ -134,7 +134,7 @@ class RunCheckpoints:
     """
 
     def __init__(self, gan, directory, keep=3):
-        self.gan, self.directory = gan, directory
+        self.gan, self.directory, self.keep = gan, directory, keep
         with gan.graph.as_default():
             self.everything = v1.train.Saver(max_to_keep=keep, save_relative_paths=True)
             # A recipe's graph may save other values under the model's names (ezgan.recipes: the EMA).
@@ -160,6 +160,7 @@ class RunCheckpoints:
             _write_json(times, {**(json.loads(times.read_text()) if times.exists() else {}),
                                 str(step): state.elapsed_seconds})
         state.save(self.directory)
+        prune(self.directory, self.keep)
         return step
 
     def restore_latest(self, sess):
@@ -169,6 +170,17 @@ class RunCheckpoints:
             raise CheckpointError(f"{self.directory}: {RUN_STATE} is there but no checkpoint to resume from")
         self.everything.restore(sess, latest)
         return int(sess.run(self.gan.global_step))
+
+
+def prune(directory, keep):
+    """Delete all but the latest ``keep`` train.ckpt-* and model.ckpt-* (a resumed run's Savers forget older ones)."""
+    directory = pathlib.Path(directory)
+    for name in (TRAIN_CHECKPOINT, MODEL_CHECKPOINT):
+        steps = sorted({int(numbered.group(1)) for index in directory.glob(f"{name}-*.index")
+                        if (numbered := _NUMBERED.fullmatch(index.stem))})
+        for step in steps[:-keep]:
+            for path in directory.glob(f"{name}-{step}.*"):
+                path.unlink()
 
 
 def export_model(checkpoint, out_dir):

@@ -43,6 +43,8 @@ def add_train(commands):
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the initial weights, data order and noise")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --checkpoint-dir from its latest checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a --checkpoint-dir that holds a run, deleting that run's files")
     p.add_argument("--logdir", default=None,
                    help="TensorBoard folder (default: tensorboard/<start time>; on --resume, the run's own)")
     p.add_argument("--checkpoint-dir", default="checkpoints", help="where checkpoints and run.json go")
@@ -168,23 +170,29 @@ def run_train(args):
         print(format_row(history[-1], 2))
         print("dry run: the graph builds and trains; nothing was written")
         return
+    if args.iterations == 0 and not args.resume:
+        print("nothing to do: --iterations 0")
+        return
     logdir = args.logdir or (None if args.resume else new_logdir())
     train(iterations=args.iterations, pretrain_steps=pretrain_steps, seed=args.seed, logdir=logdir,
           checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every, resume=args.resume,
           literal=args.literal, summary_every=args.summary_every, milestone_every=args.milestone_every,
-          recipe=recipe, threads=args.threads)
+          recipe=recipe, threads=args.threads, overwrite=args.overwrite)
 
 
 def run_sample(args):
     import numpy as np
 
+    from ezgan.runfiles import atomic_output, check_output
     from ezgan.sample import sample, save_grid
     out = pathlib.Path(args.out)
     if out.suffix not in (".png", ".npy"):
         raise EzganError(f"{out}: --out must end in .png or .npy")
+    check_output(out)   # before the checkpoint is loaded
     images = sample(args.n, args.seed, args.checkpoint)
     if out.suffix == ".npy":
-        np.save(out, images)
+        with atomic_output(out) as file:
+            np.save(file, images)
     else:
         save_grid(images, out)
     print(f"wrote {len(images)} digits to {out}")

@@ -150,3 +150,58 @@ def draw_network(layers, title=None, ax=None):
     if title:
         ax.set_title(title)
     return ax.figure
+
+
+def draw_gan(real_image=None, fake_image=None, ax=None):
+    """The whole game in one picture: noise -> G -> image -> D <- real image, and the three losses.
+
+    ``real_image`` and ``fake_image`` (28x28 arrays in [0, 1]) are drawn as the two images D looks
+    at; without them the boxes stay empty.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 4.6))
+
+    def box(x, y, width, height, text, color):
+        ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
+                                    boxstyle="round,pad=0.02,rounding_size=0.15",
+                                    facecolor=color, edgecolor="#333333", linewidth=1.2))
+        ax.text(x, y, text, ha="center", va="center", fontsize=10)
+
+    def arrow(start, end, label=None, offset=(0, 0.18)):
+        ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="-|>", color="#333333", linewidth=1.2))
+        if label:
+            ax.text((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1], label,
+                    ha="center", va="bottom", fontsize=8.5, color="#333333")
+
+    def picture(x, y, image, caption):
+        size = 0.9
+        if image is not None:
+            ax.imshow(1 - np.asarray(image), cmap="gray", vmin=0, vmax=1,
+                      extent=(x - size / 2, x + size / 2, y - size / 2, y + size / 2), zorder=2)
+        ax.add_patch(plt.Rectangle((x - size / 2, y - size / 2), size, size, fill=False, edgecolor="#333333"))
+        ax.text(x, y - size / 2 - 0.12, caption, ha="center", va="top", fontsize=9)
+
+    box(0.75, 2.6, 1.4, 0.8, "noise z\n(100 numbers)", COLORS["input"])
+    box(2.6, 2.6, 1.4, 0.9, "generator G", COLORS["convolution"])
+    picture(4.6, 2.6, fake_image, "G(z): a fake digit")
+    picture(4.6, 0.6, real_image, "x: a real MNIST digit")
+    box(7.0, 1.6, 1.6, 1.0, "discriminator D", COLORS["fully connected"])
+    box(9.8, 2.6, 2.0, 0.8, "D(G(z))\nfake called real?", COLORS["sigmoid"])
+    box(9.8, 0.6, 2.0, 0.8, "D(x)\nreal called real?", COLORS["sigmoid"])
+    arrow((1.45, 2.6), (1.9, 2.6))
+    arrow((3.3, 2.6), (4.15, 2.6))
+    arrow((5.05, 2.5), (6.2, 1.8))
+    arrow((5.05, 0.7), (6.2, 1.4))
+    arrow((7.8, 1.8), (8.8, 2.45))
+    arrow((7.8, 1.4), (8.8, 0.75))
+    ax.text(9.8, 3.1, "G's loss: wants D(G(z)) = 1\nD's fake loss: wants D(G(z)) = 0", ha="center", va="bottom",
+            fontsize=9, color="#08519c")
+    ax.text(9.8, 0.1, "D's real loss: wants D(x) = 1", ha="center", va="top", fontsize=9, color="#08519c")
+    ax.set_xlim(0, 11)
+    ax.set_ylim(-0.5, 3.9)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    return ax.figure

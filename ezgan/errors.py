@@ -18,3 +18,7 @@ class CheckpointError(EzganError, ValueError):
 
 class RepositoryError(EzganError):
     """A folder of the repository (``MNIST_data/``, ``pretrained/``) cannot be found."""
+
+
+class TrainingDiverged(EzganError):
+    """A loss became NaN or infinite; training stopped without saving it (the last good checkpoint stays)."""

@@ -9,15 +9,16 @@ A digit therefore does not depend on how many were asked for. A checkpoint train
 beyond the tutorial's (``ezgan.recipes``) gets that recipe's generator.
 """
 import math
-import pathlib
 
 import numpy as np
 import tensorflow as tf
 
 from ezgan.checkpoints import resolve_checkpoint, restored_session
+from ezgan.errors import CheckpointError
 from ezgan.hparams import BATCH_SIZE, Z_DIM
 from ezgan.paths import pretrained_dir
 from ezgan.recipes import checkpoint_generator
+from ezgan.runfiles import atomic_output
 
 v1 = tf.compat.v1
 PADDING_SEED = 2**31 - 1   # the noise that fills a last partial batch of given z (see ``whole_batches``)
@@ -75,6 +76,11 @@ class Sampler:
             self.Gz = outputs[0]
         self.sess = restored_session(self.graph, prefix)
         self.checkpoint = prefix
+        for var, value in zip(self.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES),
+                              self.sess.run(self.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES))):
+            if not np.isfinite(value).all():   # a run that diverged before this checkpoint
+                self.sess.close()
+                raise CheckpointError(f"{prefix}: {var.op.name} holds NaN or infinite values")
 
     def noise(self, n, seed=None):
         """The noise of ``sample(n, seed)``'s n digits: the first n rows of ``normal_noise``."""
@@ -129,5 +135,5 @@ def save_grid(images, path, columns=None, scale=3):
 
     pixels = (np.clip(grid(images, columns), 0, 1) * 255).astype(np.uint8)
     image = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.NEAREST)
-    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    with atomic_output(path) as file:   # a temporary name in the same folder, renamed into place
+        image.save(file, format="PNG")

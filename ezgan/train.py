@@ -21,11 +21,13 @@ from ezgan.checkpoints import GRIDS, RunCheckpoints, RunState
 from ezgan.graph import build_graph
 from ezgan.mnist import read_data_sets
 from ezgan.recipes import Recipe, build_recipe_graph, guided_controller, uses_fast_step
+from ezgan.runfiles import check_finite, open_run_folder
 from ezgan.sample import generate, save_grid
 from ezgan.tfsetup import session_config
 
 v1 = tf.compat.v1
 FIXED_NOISE_COUNT = 100           # the fixed-noise grid saved at every checkpoint (10 x 10)
+LOSSES = ("d_loss_real", "d_loss_fake", "g_loss")   # checked finite before every checkpoint
 
 
 def step_noise(seed, step, batch_size, z_dim):
@@ -94,7 +96,7 @@ def _steps(gan, literal):
 def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, seed=0, logdir=None,
           checkpoint_dir="checkpoints", checkpoint_every=1000, resume=False, literal=False,
           summary_every=hparams.SUMMARY_EVERY, data=None, callback=None, callback_every=0,
-          progress=True, keep_checkpoints=3, milestone_every=5000, recipe=None, threads=0):
+          progress=True, keep_checkpoints=3, milestone_every=5000, recipe=None, threads=0, overwrite=False):
     """Train the tutorial's GAN; returns a list of logged rows (one per summary) for plotting.
 
     Checkpoints go to ``checkpoint_dir`` every ``checkpoint_every`` iterations (the last
@@ -104,79 +106,96 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
     tutorial's two-call loop instead of the fast step. ``checkpoint_dir=None`` writes no
     checkpoint, ``logdir=None`` no TensorBoard. ``recipe``: an ``ezgan.recipes.Recipe`` (None: the
     tutorial's; --resume keeps the run's own). ``threads`` > 0: the size of TensorFlow's thread pools.
+    The run folder is locked while training (``ezgan.runfiles``); a fresh run refuses a folder
+    holding one unless ``overwrite``. A NaN or infinite loss raises ``TrainingDiverged``, unsaved.
     """
     for name, value in [("iterations", iterations), ("pretrain_steps", pretrain_steps),
                         ("checkpoint_every", checkpoint_every), ("summary_every", summary_every)]:
         if value < 0 or (value == 0 and name in ("checkpoint_every", "summary_every")):
             raise ValueError(f"{name} must be {'positive' if name.endswith('every') else '>= 0'}, got {value}")
-    if resume:
-        state = RunState.load(checkpoint_dir)
-        if (state.pretrain_steps, state.seed) != (pretrain_steps, seed):
-            print(f"resuming with the run's own seed {state.seed} and {state.pretrain_steps} pre-training steps")
-        state.iterations = iterations
-        recipe = Recipe.from_dict(state.recipe) if state.recipe else None
-    else:
-        state = RunState(seed=seed, pretrain_steps=pretrain_steps, iterations=iterations, logdir=logdir or "",
-                         recipe=recipe and recipe.to_dict())
-    data = data or read_data_sets(seed=state.seed).train
-    gan = build_graph(seed=state.seed) if recipe is None else build_recipe_graph(recipe, state.seed)
-    pretrain, iterate = _steps(gan, literal or not uses_fast_step(recipe))
-    guided = guided_controller(gan)   # None unless the recipe is guided
-    checkpoints = RunCheckpoints(gan, checkpoint_dir, keep_checkpoints) if checkpoint_dir else None
-    history = []
-    with v1.Session(graph=gan.graph, config=session_config(threads)) as sess:
+    with open_run_folder(checkpoint_dir, resume, overwrite):   # locked for the whole run
         if resume:
-            step = checkpoints.restore_latest(sess)
+            state = RunState.load(checkpoint_dir)
+            if (state.pretrain_steps, state.seed) != (pretrain_steps, seed):
+                print(f"resuming with the run's own seed {state.seed} and {state.pretrain_steps} pre-training steps")
+            state.iterations = iterations
+            if logdir and logdir != state.logdir:
+                print(f"resuming: TensorBoard goes to the run's own folder {state.logdir!r}, not --logdir {logdir}")
+            recipe = Recipe.from_dict(state.recipe) if state.recipe else None
         else:
-            sess.run(gan.init)
-            step = 0
-        data.seek(step * gan.batch_size)
-        writer = None
-        if state.logdir:
-            writer = v1.summary.FileWriter(state.logdir, gan.graph if step == 0 else None)
-            # Drop events a killed run logged after its last checkpoint: TensorBoard purges later steps.
-            writer.add_session_log(v1.SessionLog(status=v1.SessionLog.START), max(0, step - state.pretrain_steps))
-        started = time.perf_counter() - state.elapsed_seconds
+            state = RunState(seed=seed, pretrain_steps=pretrain_steps, iterations=iterations, logdir=logdir or "",
+                             recipe=recipe and recipe.to_dict())
+        if state.step >= state.pretrain_steps + iterations:
+            print(f"nothing left to do: the run is at step {state.step}, {iterations} iterations end at step "
+                  f"{state.pretrain_steps + iterations}")
+            return []
+        data = data or read_data_sets(seed=state.seed).train
+        gan = build_graph(seed=state.seed) if recipe is None else build_recipe_graph(recipe, state.seed)
+        pretrain, iterate = _steps(gan, literal or not uses_fast_step(recipe))
+        guided = guided_controller(gan)   # None unless the recipe is guided
+        checkpoints = RunCheckpoints(gan, checkpoint_dir, keep_checkpoints) if checkpoint_dir else None
+        history = []
+        with v1.Session(graph=gan.graph, config=session_config(threads)) as sess:
+            if resume:
+                step = checkpoints.restore_latest(sess)
+            else:
+                sess.run(gan.init)
+                step = 0
+            data.seek(step * gan.batch_size)
+            writer = None
+            if state.logdir:
+                writer = v1.summary.FileWriter(state.logdir, gan.graph if step == 0 else None)
+                # Drop events a killed run logged after its last checkpoint: TensorBoard purges later steps.
+                writer.add_session_log(v1.SessionLog(status=v1.SessionLog.START), max(0, step - state.pretrain_steps))
+            started = time.perf_counter() - state.elapsed_seconds
 
-        def checkpoint(milestone=False):
-            if checkpoints:
-                state.elapsed_seconds = time.perf_counter() - started
-                saved_step = checkpoints.save(sess, state, milestone)
-                save_grid(generate(sess, gan, fixed_noise(state.seed, gan.z_dim)),
-                          pathlib.Path(checkpoint_dir) / GRIDS / f"step{saved_step:07d}.png", columns=10)
+            def checkpoint(milestone=False):
+                if checkpoints:
+                    state.elapsed_seconds = time.perf_counter() - started
+                    saved_step = checkpoints.save(sess, state, milestone)
+                    save_grid(generate(sess, gan, fixed_noise(state.seed, gan.z_dim)),
+                              pathlib.Path(checkpoint_dir) / GRIDS / f"step{saved_step:07d}.png", columns=10)
 
-        total = state.pretrain_steps + iterations
-        with tqdm(total=total, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
-                  mininterval=1.0) as bar:
-            bar.set_description("pre-training D")
-            while step < state.pretrain_steps:
-                z_d = step_noise(state.seed, step, gan.batch_size, gan.z_dim)[0]
-                loss_real, loss_fake = pretrain(sess, real_batch(data, gan.batch_size), z_d)
-                step += 1
-                bar.update()
-                bar.set_postfix(d_real=f"{loss_real:.3f}", d_fake=f"{loss_fake:.3f}")
-                if step == state.pretrain_steps:
-                    checkpoint()
-            bar.set_description("training")
-            while step < total:
-                i = step - state.pretrain_steps
-                z_d, z_g, z_summary = step_noise(state.seed, step, gan.batch_size, gan.z_dim)
-                real = real_batch(data, gan.batch_size)
-                iterate(sess, real, z_d, z_g) if guided is None else guided.iteration(sess, real, z_d, z_g, z_summary)
-                step += 1
-                bar.update()
-                if i % summary_every == 0:
-                    row = log_summary(sess, gan, writer, real, z_summary, i)
-                    row.update(guided.log_counts(sess, writer, i) if guided else {})
-                    history.append(row)
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "iteration"})
-                if callback is not None and callback_every and i % callback_every == 0:
-                    callback(sess, gan, i)
-                milestone = (i + 1) % milestone_every == 0
-                if (i + 1) % checkpoint_every == 0 or milestone or step == total:
-                    checkpoint(milestone)
-                    if progress and history:
-                        bar.write(format_row(history[-1], total - state.pretrain_steps))
-        if writer is not None:
-            writer.close()
-    return history
+            total = state.pretrain_steps + iterations
+            with tqdm(total=total, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
+                      mininterval=1.0) as bar:
+                bar.set_description("pre-training D")
+                while step < state.pretrain_steps:
+                    z_d = step_noise(state.seed, step, gan.batch_size, gan.z_dim)[0]
+                    loss_real, loss_fake = pretrain(sess, real_batch(data, gan.batch_size), z_d)
+                    check_finite(f"pre-training step {step}", d_loss_real=loss_real, d_loss_fake=loss_fake)
+                    step += 1
+                    bar.update()
+                    bar.set_postfix(d_real=f"{loss_real:.3f}", d_fake=f"{loss_fake:.3f}")
+                    if step == state.pretrain_steps:
+                        checkpoint()
+                bar.set_description("training")
+                while step < total:
+                    i = step - state.pretrain_steps
+                    z_d, z_g, z_summary = step_noise(state.seed, step, gan.batch_size, gan.z_dim)
+                    real = real_batch(data, gan.batch_size)
+                    if guided is None:
+                        iterate(sess, real, z_d, z_g)
+                    else:
+                        guided.iteration(sess, real, z_d, z_g, z_summary)
+                    step += 1
+                    bar.update()
+                    if i % summary_every == 0:
+                        row = log_summary(sess, gan, writer, real, z_summary, i)
+                        check_finite(f"iteration {i}", **{k: row[k] for k in LOSSES})
+                        row.update(guided.log_counts(sess, writer, i) if guided else {})
+                        history.append(row)
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "iteration"})
+                    if callback is not None and callback_every and i % callback_every == 0:
+                        callback(sess, gan, i)
+                    milestone = (i + 1) % milestone_every == 0
+                    if (i + 1) % checkpoint_every == 0 or milestone or step == total:
+                        if i % summary_every:   # no row checked this iteration: check the losses before saving
+                            check_finite(f"iteration {i}", **dict(zip(LOSSES, sess.run(
+                                [getattr(gan, name) for name in LOSSES], {gan.x: real, gan.z: z_summary}))))
+                        checkpoint(milestone)
+                        if progress and history:
+                            bar.write(format_row(history[-1], total - state.pretrain_steps))
+            if writer is not None:
+                writer.close()
+        return history

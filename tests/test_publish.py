@@ -34,6 +34,8 @@ def run(tmp_path_factory):
     train(logdir=str(run / "tensorboard"), checkpoint_dir=str(run), **RUN)
     # As if killed after logging iteration 15 with its last checkpoint at iteration 10 (global step 12).
     (run / "checkpoint").write_text('model_checkpoint_path: "train.ckpt-12"\n')
+    state = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps(dict(state, step=12)))   # written after each checkpoint
     time.sleep(1.1)  # event file names carry their start time in seconds: the resumed run gets a new file
     train(checkpoint_dir=str(run), resume=True, **RUN)
     assert len(publish.event_files(run / "tensorboard")) == 2

@@ -1,0 +1,140 @@
+"""The files around a training run and an output: the run folder's lock, a fresh start, atomic writes.
+
+* ``open_run_folder``: ``ezgan train`` holds an exclusive lock on ``CHECKPOINT_DIR/.lock`` (the
+  kernel's ``flock``, released when the process ends, however it ends) for the whole run; a
+  second run on the same folder is refused. A fresh run refuses a folder that holds a run unless
+  told to overwrite it, and then deletes only the files a run writes.
+* ``check_output`` and ``atomic_output``: an output path is checked before any work, and written
+  under a temporary name in its own folder, then renamed into place.
+"""
+import contextlib
+import fcntl
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+
+import numpy as np
+
+from ezgan.checkpoints import (
+    GRIDS,
+    MILESTONES,
+    MODEL_CHECKPOINT,
+    MODEL_INDEX,
+    RUN_STATE,
+    TRAIN_CHECKPOINT,
+    RunState,
+)
+from ezgan.errors import EzganError, TrainingDiverged
+
+LOCK = ".lock"
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _lock(directory):
+    """The open, exclusively locked ``.lock`` file of ``directory``, our pid written in it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = open(directory / LOCK, "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        lock.close()
+        raise EzganError(f"{directory}: another training run (pid {holder}) is using this folder; "
+                         f"wait for it to end or give another --checkpoint-dir") from None
+    lock.seek(0)
+    previous = lock.read().strip()
+    if previous.isdigit() and int(previous) != os.getpid() and not _pid_alive(int(previous)):
+        print(f"{directory}: taking over the lock of pid {previous}, which is no longer running")
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+def run_files(directory):
+    """The files and folders of ``directory`` that a training run writes (nothing else)."""
+    names = [f"{TRAIN_CHECKPOINT}-*", f"{MODEL_CHECKPOINT}-*", "checkpoint", MODEL_INDEX, RUN_STATE, "*.tempstate*"]
+    return sorted({path for name in names for path in directory.glob(name)}
+                  | {directory / name for name in (MILESTONES, GRIDS) if (directory / name).exists()})
+
+
+@contextlib.contextmanager
+def open_run_folder(directory, resume=False, overwrite=False):
+    """Hold ``directory``'s lock while the block runs; before it, clear leftovers and check a fresh start.
+
+    A fresh run (not ``resume``) in a folder holding a run is refused, or with ``overwrite`` the
+    old run's files are deleted. ``directory=None`` (no checkpoints): nothing to do.
+    """
+    if directory is None:
+        yield
+        return
+    directory = pathlib.Path(directory)
+    if resume and not directory.is_dir():
+        RunState.load(directory)   # no run to resume: say so before the lock creates the folder
+    lock = _lock(directory)
+    try:
+        for leftover in directory.glob("*.tempstate*"):   # a Saver killed while writing
+            leftover.unlink()
+        old = run_files(directory)
+        if old and not resume:
+            if not overwrite:
+                state = directory / RUN_STATE
+                step = json.loads(state.read_text()).get("step", "?") if state.exists() else "?"
+                raise EzganError(f"{directory} holds a run (step {step}); use --resume to continue it or "
+                                 f"--overwrite to start again")
+            for path in old:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        yield
+    finally:
+        lock.close()
+
+
+def check_finite(where, **losses):
+    """Raise ``TrainingDiverged`` if any of ``losses`` is NaN or infinite."""
+    for name, value in losses.items():
+        if not np.isfinite(value):
+            raise TrainingDiverged(f"training diverged at {where}: {name} is {value}; "
+                                   f"nothing after the last good checkpoint was saved")
+
+
+def check_output(path):
+    """Refuse an output path that cannot be written, before any work: a folder, under a file, not writable."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise EzganError(f"{path}: is a directory; give a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise EzganError(f"{path}: cannot be created, {parent} is a file")
+    try:
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as error:
+        raise EzganError(f"{path}: cannot write in {parent} ({error.strerror})") from None
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """A binary file to write ``path`` through: a temporary name in its folder, renamed into place when done."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
+    try:
+        with file:
+            yield file
+        os.replace(file.name, path)
+    except BaseException:
+        os.unlink(file.name)
+        raise
