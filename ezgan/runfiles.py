@@ -9,7 +9,6 @@
 """
 import contextlib
 import fcntl
-import json
 import os
 import pathlib
 import shutil
@@ -90,8 +89,7 @@ def open_run_folder(directory, resume=False, overwrite=False):
         old = run_files(directory)
         if old and not resume:
             if not overwrite:
-                state = directory / RUN_STATE
-                step = json.loads(state.read_text()).get("step", "?") if state.exists() else "?"
+                step = RunState.load(directory).step if (directory / RUN_STATE).exists() else "?"
                 raise EzganError(f"{directory} holds a run (step {step}); use --resume to continue it or "
                                  f"--overwrite to start again")
             for path in old:
