@@ -15,7 +15,7 @@ RUN_DIR ?= $(HOME)/.cache/ezgan/runs/main
 # LOGDIR=$(RUN_DIR)/tensorboard` serves the curves of `make train`.
 LOGDIR ?= tensorboard
 # make ablation: every recipe row of ezgan.recipes for ITERATIONS iterations from SEEDS seeds (tools/ablation.py)
-ITERATIONS ?= 5000
+ITERATIONS ?= 1000
 SEEDS ?= 3
 ABLATION_DIR ?= $(HOME)/.cache/ezgan/ablation
 ABLATION_FLAGS ?=   # e.g. --dry-run, or --rows tutorial,dcgan (python tools/ablation.py --help)
@@ -76,4 +76,4 @@ mnist-data: install
 	$(PY) tools/make_mnist_data.py
 
 clean:
-	rm -rf $(VENV) checkpoints samples.png .pytest_cache
+	rm -rf $(VENV) checkpoints samples.png .pytest_cache .hypothesis

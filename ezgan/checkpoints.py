@@ -12,15 +12,18 @@ A training run's folder (``--checkpoint-dir``) holds::
 
 STEP is the global step: pre-training steps plus main-loop iterations.
 """
+import contextlib
 import dataclasses
 import json
+import math
 import os
 import pathlib
 import re
 
 import tensorflow as tf
 
-from ezgan.errors import CheckpointError
+from ezgan.errors import CheckpointError, WriteError
+from ezgan.outputs import write_json
 from ezgan.tfsetup import session_config
 
 v1 = tf.compat.v1
@@ -56,7 +59,7 @@ class RunState:
 
     def save(self, directory):
         state = {key: value for key, value in dataclasses.asdict(self).items() if key != "recipe" or value}
-        _write_json(pathlib.Path(directory) / RUN_STATE, state)
+        write_json(pathlib.Path(directory) / RUN_STATE, state)
 
     @classmethod
     def load(cls, directory):
@@ -64,12 +67,6 @@ class RunState:
         if not path.exists():
             raise CheckpointError(f"{path}: no run to resume here (start one without --resume)")
         return cls(**json.loads(path.read_text()))
-
-
-def _write_json(path, value):
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(value, indent=1))
-    os.replace(partial, path)
 
 
 def resolve_checkpoint(path):
@@ -102,18 +99,57 @@ def milestone_checkpoints(directory):
     return found
 
 
+def _reason(error):
+    """The line of a TensorFlow error that says what is wrong with a file (not its graph or stack)."""
+    lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("Graph execution error", "Detected at node",
+                                                                      "Node:", "[[", "Original stack trace"))]
+    reason = next((line for line in lines if "; " in line), lines[0] if lines else type(error).__name__)
+    return reason.rsplit("; ", 1)[-1]
+
+
+def read_checkpoint(prefix):
+    """{name: value} of every tensor in checkpoint ``prefix``, each checked against its stored checksum.
+
+    A damaged checkpoint (a truncated or missing file, a flipped byte) is a ``CheckpointError``
+    naming it, where TensorFlow would print a long traceback that blames the graph.
+    """
+    try:
+        reader = tf.train.load_checkpoint(str(prefix))
+        return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    except (tf.errors.OpError, IndexError) as error:   # IndexError: how the reader reports a truncated .data file
+        raise CheckpointError(f"{prefix}: damaged or incomplete checkpoint ({_reason(error)})") from None
+
+
 def check_variables(prefix, variables):
-    """Refuse a checkpoint that lacks any of ``variables`` or holds them with other shapes."""
-    stored = dict(v1.train.list_variables(prefix))
+    """Refuse a damaged checkpoint, or one that lacks any of ``variables`` or holds them with other shapes."""
+    stored = read_checkpoint(prefix)
     problems = []
     for var in variables:
         name = var.op.name
         if name not in stored:
             problems.append(f"{name} missing")
-        elif list(stored[name]) != var.shape.as_list():
-            problems.append(f"{name} has shape {list(stored[name])}, the model needs {var.shape.as_list()}")
+        elif list(stored[name].shape) != var.shape.as_list():
+            problems.append(f"{name} has shape {list(stored[name].shape)}, the model needs {var.shape.as_list()}")
     if problems:
         raise CheckpointError(f"{prefix}: " + "; ".join(problems))
+
+
+@contextlib.contextmanager
+def writing_checkpoint(directory, step):
+    """Turn a failed checkpoint write (a full disk, a file-size limit) into a ``WriteError`` and clean up.
+
+    TensorFlow writes each file under a temporary ``*.tempstate*`` name and renames it when
+    complete, so the checkpoints already there are untouched; the partial files are removed here
+    (they would keep the disk full).
+    """
+    try:
+        yield
+    except (tf.errors.OpError, OSError) as error:
+        for leftover in pathlib.Path(directory).glob("**/*.tempstate*"):
+            leftover.unlink()
+        raise WriteError(f"{directory}: could not write the checkpoint of step {step} ({_reason(error)}); "
+                         f"the checkpoints written before it are kept") from None
 
 
 def restored_session(graph, prefix):
@@ -149,36 +185,56 @@ class RunCheckpoints:
         run.json is written after both, so its step is always that of a complete checkpoint.
         """
         step = int(sess.run(self.gan.global_step))
-        state.step = step
-        self.everything.save(sess, os.path.join(self.directory, TRAIN_CHECKPOINT), global_step=step)
-        self.model.save(sess, os.path.join(self.directory, MODEL_CHECKPOINT), global_step=step,
-                        latest_filename=MODEL_INDEX, write_meta_graph=False)
-        if milestone:
-            self.milestones.save(sess, os.path.join(self.directory, MILESTONES, MODEL_CHECKPOINT),
-                                 global_step=step, write_meta_graph=False)
-            times = pathlib.Path(self.directory) / MILESTONES / MILESTONE_TIMES
-            _write_json(times, {**(json.loads(times.read_text()) if times.exists() else {}),
-                                str(step): state.elapsed_seconds})
-        state.save(self.directory)
+        with writing_checkpoint(self.directory, step):
+            self.everything.save(sess, os.path.join(self.directory, TRAIN_CHECKPOINT), global_step=step)
+            self.model.save(sess, os.path.join(self.directory, MODEL_CHECKPOINT), global_step=step,
+                            latest_filename=MODEL_INDEX, write_meta_graph=False)
+            if milestone:
+                self.milestones.save(sess, os.path.join(self.directory, MILESTONES, MODEL_CHECKPOINT),
+                                     global_step=step, write_meta_graph=False)
+                times = pathlib.Path(self.directory) / MILESTONES / MILESTONE_TIMES
+                write_json(times, {**(json.loads(times.read_text()) if times.exists() else {}),
+                                   str(step): state.elapsed_seconds})
+            state.step = step
+            state.save(self.directory)
         prune(self.directory, self.keep)
         return step
 
     def restore_latest(self, sess):
-        """Every variable of the run's latest checkpoint; returns its global step."""
-        latest = v1.train.latest_checkpoint(self.directory)
-        if latest is None:
-            raise CheckpointError(f"{self.directory}: {RUN_STATE} is there but no checkpoint to resume from")
-        self.everything.restore(sess, latest)
-        return int(sess.run(self.gan.global_step))
+        """Every variable of the run's latest complete checkpoint; returns its global step.
+
+        The latest is the one the Saver's `checkpoint` index names (it writes the index after the
+        files). A damaged one (a file truncated by a crash or a full disk) is passed over, with a
+        message, for the one before it: a run loses a checkpoint's worth of work, not all of it.
+        """
+        with self.gan.graph.as_default():
+            variables = v1.global_variables()
+        index = v1.train.get_checkpoint_state(self.directory)
+        newest = checkpoint_step(index.model_checkpoint_path) if index else math.inf
+        for step in reversed([step for step in checkpoint_steps(self.directory, TRAIN_CHECKPOINT) if step <= newest]):
+            prefix = os.path.join(self.directory, f"{TRAIN_CHECKPOINT}-{step}")
+            try:
+                check_variables(prefix, variables)
+            except CheckpointError as error:
+                print(f"{error}; resuming from the checkpoint before it")
+                continue
+            self.everything.restore(sess, prefix)
+            return int(sess.run(self.gan.global_step))
+        raise CheckpointError(f"{self.directory}: {RUN_STATE} is there but no complete checkpoint to resume from; "
+                              f"start again with --overwrite")
+
+
+def checkpoint_steps(directory, name):
+    """The steps of the ``name``-STEP checkpoints in ``directory`` that have an .index file, in order."""
+    return sorted({int(numbered.group(1)) for index in pathlib.Path(directory).glob(f"{name}-*.index")
+                   if (numbered := _NUMBERED.fullmatch(index.stem))})
 
 
 def prune(directory, keep):
     """Delete all but the latest ``keep`` train.ckpt-* and model.ckpt-* (a resumed run's Savers forget older ones)."""
     directory = pathlib.Path(directory)
     for name in (TRAIN_CHECKPOINT, MODEL_CHECKPOINT):
-        steps = sorted({int(numbered.group(1)) for index in directory.glob(f"{name}-*.index")
-                        if (numbered := _NUMBERED.fullmatch(index.stem))})
-        for step in steps[:-keep]:
+        for step in checkpoint_steps(directory, name)[:-keep]:
             for path in directory.glob(f"{name}-{step}.*"):
                 path.unlink()
 
@@ -202,7 +258,7 @@ def export_model(checkpoint, out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     old_files = [path for path in out_dir.glob(f"{MODEL_CHECKPOINT}-*")
                  if not path.name.startswith(f"{MODEL_CHECKPOINT}-{step}.")]
-    with v1.Session(graph=gan.graph, config=session_config()) as sess:
+    with v1.Session(graph=gan.graph, config=session_config()) as sess, writing_checkpoint(out_dir, step):
         saver.restore(sess, prefix)
         saved = saver.save(sess, str(out_dir / MODEL_CHECKPOINT), global_step=step, write_meta_graph=False)
     for old in old_files:
@@ -214,5 +270,5 @@ def export_model(checkpoint, out_dir):
         state = json.loads(run_state.read_text())
         state.update(step=step, iterations=step - state["pretrain_steps"])
         state.pop("logdir")
-        (out_dir / RUN_STATE).write_text(json.dumps(state, indent=1))
+        write_json(out_dir / RUN_STATE, state)
     return saved

@@ -96,7 +96,7 @@ def train_recipe(args):
 def add_sample(commands):
     p = _command(commands, "sample", "write digits from a checkpoint as a PNG grid or a .npy array")
     p.add_argument("--checkpoint", default=None, help="checkpoint directory or prefix (default: pretrained/)")
-    p.add_argument("--n", type=positive_int, default=64, help="how many digits")
+    p.add_argument("--n", type=positive_int, default=64, help="how many digits (at most a million)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the noise")
     p.add_argument("--out", default="samples.png", help="output: .png for a picture, .npy for the array")
 
@@ -160,6 +160,7 @@ def main(argv=None):
 
 
 def run_train(args):
+    from ezgan.outputs import check_folder
     from ezgan.train import format_row, new_logdir, train
     recipe = train_recipe(args)
     pretrain_steps = getattr(args, "pretrain_steps", 0 if recipe and recipe.guided else hparams.PRETRAIN_STEPS)
@@ -174,6 +175,9 @@ def run_train(args):
         print("nothing to do: --iterations 0")
         return
     logdir = args.logdir or (None if args.resume else new_logdir())
+    for flag, folder in (("--checkpoint-dir", args.checkpoint_dir), ("--logdir", logdir)):
+        if folder:   # before the graph is built and minutes of training are lost at the first checkpoint
+            check_folder(folder, f"{flag} {folder}")
     train(iterations=args.iterations, pretrain_steps=pretrain_steps, seed=args.seed, logdir=logdir,
           checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every, resume=args.resume,
           literal=args.literal, summary_every=args.summary_every, milestone_every=args.milestone_every,
@@ -183,8 +187,11 @@ def run_train(args):
 def run_sample(args):
     import numpy as np
 
-    from ezgan.runfiles import atomic_output, check_output
-    from ezgan.sample import sample, save_grid
+    from ezgan.outputs import atomic_output, check_output
+    from ezgan.sample import MAX_DIGITS, sample, save_grid
+    if args.n > MAX_DIGITS:
+        raise EzganError(f"--n {args.n}: at most {MAX_DIGITS:,} digits at once (their pixels alone take "
+                         f"{MAX_DIGITS * 28 * 28 * 4 / 1e9:.1f} GB)")
     out = pathlib.Path(args.out)
     if out.suffix not in (".png", ".npy"):
         raise EzganError(f"{out}: --out must end in .png or .npy")
@@ -204,21 +211,17 @@ def run_export(args):
 
 
 def run_evaluate(args):
-    import json
-
     from ezgan import evaluate
     from ezgan.checkpoints import resolve_checkpoint
+    from ezgan.outputs import write_json
     from ezgan.paths import pretrained_dir
     prefix = resolve_checkpoint(args.checkpoint or pretrained_dir())
     rows, classifier = evaluate.evaluate_checkpoint(prefix, args.n, args.seed, args.classifier, args.references)
     print(evaluate.format_table(rows))
     if args.json:
-        out = pathlib.Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(dict(checkpoint=prefix, n=args.n, seed=args.seed, classifier=classifier.checkpoint,
-                                       classifier_test_accuracy=classifier.info.get("test_accuracy"), rows=rows),
-                                  indent=1) + "\n")
-        print(f"wrote {out}")
+        write_json(args.json, dict(checkpoint=prefix, n=args.n, seed=args.seed, classifier=classifier.checkpoint,
+                                   classifier_test_accuracy=classifier.info.get("test_accuracy"), rows=rows))
+        print(f"wrote {args.json}")
 
 
 def run_curve(args):

@@ -22,3 +22,7 @@ class RepositoryError(EzganError):
 
 class TrainingDiverged(EzganError):
     """A loss became NaN or infinite; training stopped without saving it (the last good checkpoint stays)."""
+
+
+class WriteError(EzganError):
+    """An output cannot be written (a folder where a file should be, no permission, a full disk); what was there stays."""

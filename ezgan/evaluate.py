@@ -17,7 +17,8 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from ezgan import hparams
-from ezgan.checkpoints import RUN_STATE, RunState, milestone_checkpoints, resolve_checkpoint, restored_session
+from ezgan.checkpoints import (MILESTONES, RUN_STATE, RunState, milestone_checkpoints, resolve_checkpoint,
+                               restored_session)
 from ezgan.errors import CheckpointError, EzganError
 from ezgan.graph import build_graph
 from ezgan.metrics import CONFIDENT, METRICS, SPLITS, check_images, feature_statistics, metrics_row
@@ -284,8 +285,8 @@ def quality_curve(milestones, out, evaluator, n=10_000, seed=0, pretrain_steps=N
     Every checkpoint gets the same noise (``seed``), so the curve shows the generator changing, not
     the noise. Iteration = global step - pre-training steps. Returns (rows, reference rows).
     ``references``: reference rows already computed with the same n and seed (else computed here).
-    ``name``: how the milestones folder is written in the title and the JSON (default: its path),
-    e.g. ``~/...`` rather than a home directory's absolute path in files that get published.
+    ``name``: how the milestones folder is written in the JSON (default: its path), e.g. ``~/...``
+    rather than a home directory's absolute path in files that get published; the title names the run.
     """
     check_n(n)
     checkpoints = milestone_checkpoints(milestones)
@@ -300,14 +301,29 @@ def quality_curve(milestones, out, evaluator, n=10_000, seed=0, pretrain_steps=N
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_curve_csv(rows, out.with_suffix(".csv"))
-    plot_curve(rows, references, out.with_suffix(".png"),
-               title=f"{name}: {n:,} digits per point, noise seed {seed}")
     out.with_suffix(".json").write_text(json.dumps(
         dict(milestones=name, n=n, seed=seed, pretrain_steps=pretrain_steps,
              classifier_test_accuracy=evaluator.classifier.info.get("test_accuracy"), references=references,
              rows=rows),
         indent=1) + "\n")
+    plot_saved_curve(out.with_suffix(".json"))
     return rows, references
+
+
+def run_name(milestones):
+    """The run a milestones folder belongs to, by its folder's name alone: ``main`` for
+    ``~/.cache/ezgan/runs/main/milestones``. Pictures get published, and a path would show a machine."""
+    folder = pathlib.PurePath(milestones)
+    return folder.parent.name if folder.name == MILESTONES and folder.parent.name else folder.name
+
+
+def plot_saved_curve(path):
+    """Draw OUT.png from OUT.json (``quality_curve``'s), the one way the curve's picture is made: from the
+    saved numbers alone, so it can be redrawn without measuring every checkpoint again."""
+    path = pathlib.Path(path)
+    curve = json.loads(path.read_text())
+    title = f"run {run_name(curve['milestones'])}: {curve['n']:,} digits per point, noise seed {curve['seed']}"
+    plot_curve(curve["rows"], curve["references"], path.with_suffix(".png"), title=title)
 
 
 def write_curve_csv(rows, path):

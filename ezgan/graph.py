@@ -21,14 +21,16 @@ def mean_cross_entropy(logits, labels_like):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(logits=logits, labels=labels_like(logits)))
 
 
-def gan_losses(Dx_logits, Dg_logits):
+def gan_losses(Dx_logits, Dg_logits, real_label=1.0):
     """The three losses, each a sigmoid cross-entropy on logits averaged over the batch.
 
     The discriminator wants real images (logits ``Dx_logits``) called 1 and generated ones
-    (``Dg_logits``) called 0; the generator wants its images called 1.
+    (``Dg_logits``) called 0; the generator wants its images called 1. A ``real_label`` below 1
+    (0.9) is one-sided label smoothing, a GAN hack beyond the tutorial.
     Returns (d_loss_real, d_loss_fake, g_loss).
     """
-    return (mean_cross_entropy(Dx_logits, tf.ones_like), mean_cross_entropy(Dg_logits, tf.zeros_like),
+    real = tf.ones_like if real_label == 1 else (lambda logits: tf.fill(tf.shape(logits), real_label))
+    return (mean_cross_entropy(Dx_logits, real), mean_cross_entropy(Dg_logits, tf.zeros_like),
             mean_cross_entropy(Dg_logits, tf.ones_like))
 
 
@@ -81,10 +83,15 @@ class GANGraph:
 
 
 def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_RATE,
-                g_learning_rate=G_LEARNING_RATE, seed=None):
+                g_learning_rate=G_LEARNING_RATE, seed=None, generator=generator, discriminator=discriminator,
+                real_label=1.0, beta1=0.9, losses_before_updates=False):
     """Build the tutorial's training graph in a new ``tf.Graph``; returns a ``GANGraph``.
 
-    ``seed`` fixes the initial weights (the graph-level random seed).
+    ``seed`` fixes the initial weights (the graph-level random seed). The rest are the tutorial's
+    unless changed, as the exercises and ``ezgan.recipes`` do: the two networks (functions with
+    ``ezgan.model``'s arguments), the label of real images, Adam's ``beta1`` (TF's default, 0.9),
+    and ``losses_before_updates``: every trainer waits for the three losses, so a ``sess.run``
+    that fetches a loss with an update sees its value from before the update (the guided controller).
     """
     if z_dim < 4 or batch_size < 1:
         raise ValueError(f"z_dim must be >= 4 and batch_size >= 1, got {z_dim} and {batch_size}")
@@ -98,7 +105,7 @@ def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_R
         Gz = generator(z, batch_size, z_dim)
         Dx_logits = discriminator(x)
         Dg_logits = discriminator(Gz, reuse_variables=True)
-        d_loss_real, d_loss_fake, g_loss = gan_losses(Dx_logits, Dg_logits)
+        d_loss_real, d_loss_fake, g_loss = gan_losses(Dx_logits, Dg_logits, real_label)
         # What the log line prints: the discriminator's mean belief that real / generated images are real.
         mean_D_x = tf.reduce_mean(tf.sigmoid(Dx_logits))
         mean_D_G_z = tf.reduce_mean(tf.sigmoid(Dg_logits))
@@ -110,12 +117,13 @@ def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_R
 
         # use_locking: the tutorial runs both D trainers in one sess.run, so both may update the same
         # weights at once; without the lock one update can partly overwrite the other.
-        d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate, use_locking=True)
-        d_real_optimizer = v1.train.AdamOptimizer(d_learning_rate, use_locking=True)
-        g_optimizer = v1.train.AdamOptimizer(g_learning_rate)
-        d_trainer_fake = d_fake_optimizer.minimize(d_loss_fake, var_list=d_vars)
-        d_trainer_real = d_real_optimizer.minimize(d_loss_real, var_list=d_vars)
-        g_trainer = g_optimizer.minimize(g_loss, var_list=g_vars)
+        d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1, use_locking=True)
+        d_real_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1, use_locking=True)
+        g_optimizer = v1.train.AdamOptimizer(g_learning_rate, beta1=beta1)
+        with tf.control_dependencies([d_loss_real, d_loss_fake, g_loss] if losses_before_updates else []):
+            d_trainer_fake = d_fake_optimizer.minimize(d_loss_fake, var_list=d_vars)
+            d_trainer_real = d_real_optimizer.minimize(d_loss_real, var_list=d_vars)
+            g_trainer = g_optimizer.minimize(g_loss, var_list=g_vars)
 
         merged = add_summaries(g_loss, d_loss_real, d_loss_fake, Gz)
         init = v1.global_variables_initializer()

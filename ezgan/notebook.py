@@ -13,6 +13,7 @@ import os
 import pathlib
 import platform
 import random
+import re
 import tempfile
 
 from ezgan.paths import REPO
@@ -23,6 +24,15 @@ FIGURES_DIR = NOTEBOOKS_DIR / "figures"
 QUICK_ENV = "EZGAN_QUICK"
 SEED = 0
 SOURCE_METADATA = "ezgan_source"   # output metadata key of show_source's displays (the tests look for it)
+# The oldest (major, minor) setup() accepts, with the pip package that upgrades it: the lines that
+# requirements.txt pins and the committed outputs come from. Older ones would fail deep in a cell or
+# draw other pictures than the committed ones; setup() says what to upgrade instead.
+MINIMUM_VERSIONS = {
+    "Python": (None, (3, 10)),
+    "TensorFlow": ("tensorflow", (2, 21)),
+    "NumPy": ("numpy", (2, 4)),
+    "matplotlib": ("matplotlib", (3, 11)),
+}
 
 
 def is_quick():
@@ -39,7 +49,10 @@ def quick(full, small):
 
 
 def setup(seed=SEED):
-    """Graph mode, seeds, working directory = repository root; prints what the notebook runs on.
+    """Version check, graph mode, seeds, working directory = repository root; prints what the notebook runs on.
+
+    A Python, TensorFlow, NumPy or matplotlib older than ``MINIMUM_VERSIONS`` is refused with a
+    one-line ``RuntimeError`` that names the upgrade.
 
     The working directory becomes the repository root, so the paths read as in the tutorial and the
     Makefile: ``MNIST_data/``, ``pretrained/``, ``tensorboard/``. Graphs get their own seed
@@ -50,17 +63,34 @@ def setup(seed=SEED):
     import matplotlib
     import numpy as np
 
+    versions = {"Python": platform.python_version(), "TensorFlow": tf.__version__, "NumPy": np.__version__,
+                "matplotlib": matplotlib.__version__}
+    # Before anything changes (working directory, seeds), so a refused kernel is left as it was.
+    check_versions(versions)
     os.chdir(REPO)
     random.seed(seed)
     np.random.seed(seed)
     tf.compat.v1.set_random_seed(seed)   # the default graph's; every other graph sets its own
     matplotlib.rcParams.update({"figure.dpi": 100, "image.interpolation": "nearest"})
-    print(f"Python {platform.python_version()} | TensorFlow {tf.__version__} | NumPy {np.__version__} | "
-          f"matplotlib {matplotlib.__version__}")
+    print(" | ".join(f"{name} {version}" for name, version in versions.items()))
     print(f"graph mode (eager execution off: {not tf.executing_eagerly()}), seed {seed}, "
           f"working directory: the repository root ({REPO.name}/), {os.cpu_count()} CPU cores")
     print(f"{QUICK_ENV}=1: quick setting, every iteration count shrunk" if QUICK
           else f"{QUICK_ENV} unset: full settings")
+
+
+def check_versions(versions):
+    """Raise a one-line RuntimeError naming the first of ``versions`` ({name: version}) below MINIMUM_VERSIONS."""
+    for name, version in versions.items():
+        package, minimum = MINIMUM_VERSIONS[name]
+        # major.minor only: pre-releases and local builds ("2.22.0rc1", "2.4.6+cpu") of a new enough line pass.
+        found = tuple(int(number) for number in re.match(r"(\d+)\.(\d+)", version).groups())
+        if found < minimum:
+            needed = ".".join(map(str, minimum))
+            fix = (f"`%pip install --upgrade \"{package}>={needed}\"`, then restart the kernel" if package
+                   else f"a kernel of Python {needed} or newer (a venv made with it, `make install`)")
+            raise RuntimeError(f"{name} {version} is too old for the ezgan notebooks, which need {name} {needed} "
+                               f"or newer: {fix}")
 
 
 def scratch_dir(name):

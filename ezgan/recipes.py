@@ -37,8 +37,8 @@ import tensorflow as tf
 from ezgan import hparams
 from ezgan.checkpoints import MILESTONES, RUN_STATE
 from ezgan.errors import EzganError
-from ezgan.graph import GANGraph, add_summaries, build_graph, mean_cross_entropy, split_variables
-from ezgan.model import _check_images, _weights, _zeros, batch_norm, discriminator, generator
+from ezgan.graph import GANGraph, build_graph
+from ezgan.model import _weights, _zeros, batch_norm, discriminator, generator
 
 v1 = tf.compat.v1
 GENERATORS = ("tutorial", "dcgan")
@@ -232,18 +232,7 @@ class GuidedController:
 
 def leaky_discriminator(images, reuse_variables=None, slope=LEAKY_SLOPE):
     """``ezgan.model.discriminator`` with leaky ReLUs (slope ``slope``): the same layers and variables d_w1 ... d_b4."""
-    _check_images(images)
-    with v1.variable_scope(v1.get_variable_scope(), reuse=reuse_variables):
-        d_w1, d_b1 = _weights("d_w1", [5, 5, 1, 32]), _zeros("d_b1", [32])
-        d1 = tf.nn.bias_add(tf.nn.conv2d(images, d_w1, strides=[1, 1, 1, 1], padding="SAME"), d_b1)
-        d1 = tf.nn.avg_pool2d(tf.nn.leaky_relu(d1, slope), ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
-        d_w2, d_b2 = _weights("d_w2", [5, 5, 32, 64]), _zeros("d_b2", [64])
-        d2 = tf.nn.bias_add(tf.nn.conv2d(d1, d_w2, strides=[1, 1, 1, 1], padding="SAME"), d_b2)
-        d2 = tf.nn.avg_pool2d(tf.nn.leaky_relu(d2, slope), ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
-        d_w3, d_b3 = _weights("d_w3", [7 * 7 * 64, 1024]), _zeros("d_b3", [1024])
-        d3 = tf.nn.leaky_relu(tf.nn.bias_add(tf.matmul(tf.reshape(d2, [-1, 7 * 7 * 64]), d_w3), d_b3), slope)
-        d_w4, d_b4 = _weights("d_w4", [1024, 1]), _zeros("d_b4", [1])
-        return tf.nn.bias_add(tf.matmul(d3, d_w4), d_b4)
+    return discriminator(images, reuse_variables, activation=lambda layer: tf.nn.leaky_relu(layer, slope))
 
 
 DCGAN_CHANNELS = 64   # maps of the 7x7 layer (DCGAN's MNIST models use 128; 64 keeps G about as cheap as D on a CPU)
@@ -313,61 +302,32 @@ def build_recipe_graph(recipe=TUTORIAL, seed=None, z_dim=hparams.Z_DIM, batch_si
     """The training graph of ``recipe`` in a new ``tf.Graph``: a ``GANGraph``, the same fields as the tutorial's.
 
     A recipe with the tutorial's graph (``Recipe.tutorial_graph``) gets ``build_graph``'s graph
-    itself; any other a ``RecipeGraph``, built in the same order with the recipe's pieces.
+    itself; any other a ``RecipeGraph``: ``build_graph`` with the recipe's networks, label and
+    beta1, then the moving average of G's weights and the guided controller's ops on top.
     """
+    rates = (recipe.d_learning_rate, recipe.g_learning_rate)
     if recipe.tutorial_graph:
-        return build_graph(z_dim, batch_size, recipe.d_learning_rate, recipe.g_learning_rate, seed)
-    graph = tf.Graph()
-    with graph.as_default():
-        if seed is not None:
-            v1.set_random_seed(seed)
-        x = v1.placeholder(tf.float32, [None, 28, 28, 1], name="x")
-        z = v1.placeholder(tf.float32, [None, z_dim], name="z")
-        Gz = GENERATOR_FUNCTIONS[recipe.generator](z, batch_size, z_dim)
-        network = leaky_discriminator if recipe.leaky_relu else discriminator
-        Dx_logits = network(x)
-        Dg_logits = network(Gz, reuse_variables=True)
-        real_labels = lambda logits: tf.fill(tf.shape(logits), recipe.label_smoothing)  # noqa: E731
-        d_loss_real = mean_cross_entropy(Dx_logits, real_labels)
-        d_loss_fake = mean_cross_entropy(Dg_logits, tf.zeros_like)
-        g_loss = mean_cross_entropy(Dg_logits, tf.ones_like)
-        mean_D_x = tf.reduce_mean(tf.sigmoid(Dx_logits))
-        mean_D_G_z = tf.reduce_mean(tf.sigmoid(Dg_logits))
-
-        d_vars, g_vars = split_variables(v1.trainable_variables())
-        model_variables = v1.global_variables()
-        global_step = v1.train.get_or_create_global_step()
-        increment_step = v1.assign_add(global_step, 1)
-
-        d_fake_optimizer = v1.train.AdamOptimizer(recipe.d_learning_rate, beta1=recipe.beta1, use_locking=True)
-        d_real_optimizer = v1.train.AdamOptimizer(recipe.d_learning_rate, beta1=recipe.beta1, use_locking=True)
-        g_optimizer = v1.train.AdamOptimizer(recipe.g_learning_rate, beta1=recipe.beta1)
-        losses = tf.stack([d_loss_real, d_loss_fake, g_loss])
-        # Guided: every update also fetches the three losses, which must be those from before it.
-        with tf.control_dependencies([losses] if recipe.guided else []):
-            d_trainer_fake = d_fake_optimizer.minimize(d_loss_fake, var_list=d_vars)
-            d_trainer_real = d_real_optimizer.minimize(d_loss_real, var_list=d_vars)
-            g_trainer = g_optimizer.minimize(g_loss, var_list=g_vars)
-
-        saved = {var.op.name: var for var in model_variables}
+        return build_graph(z_dim, batch_size, *rates, seed)
+    gan = build_graph(z_dim, batch_size, *rates, seed, generator=GENERATOR_FUNCTIONS[recipe.generator],
+                      discriminator=leaky_discriminator if recipe.leaky_relu else discriminator,
+                      real_label=recipe.label_smoothing, beta1=recipe.beta1, losses_before_updates=recipe.guided)
+    parts = {field.name: getattr(gan, field.name) for field in dataclasses.fields(gan)}
+    with gan.graph.as_default():
+        saved = {var.op.name: var for var in gan.model_variables}
         ema = None
         if recipe.ema_decay:
             # num_updates: the decay is min(ema_decay, (1 + step) / (10 + step)), TF's warm-up, so that
             # the average early in a run is not mostly the initial weights (0.999^1000 = 37%).
-            ema = v1.train.ExponentialMovingAverage(recipe.ema_decay, num_updates=global_step)
-            with tf.control_dependencies([g_trainer]):
-                g_trainer = ema.apply(g_vars)
-            saved.update({var.op.name: ema.average(var) for var in g_vars})
-
+            ema = v1.train.ExponentialMovingAverage(recipe.ema_decay, num_updates=gan.global_step)
+            with tf.control_dependencies([gan.g_trainer]):
+                parts["g_trainer"] = ema.apply(gan.g_vars)
+            saved.update({var.op.name: ema.average(var) for var in gan.g_vars})
         guided_ops = None
         if recipe.guided:
-            guided_ops = _add_guided_ops(losses, dict(d_fake=d_trainer_fake, g=g_trainer, d_real=d_trainer_real))
-        merged = add_summaries(g_loss, d_loss_real, d_loss_fake, Gz)
-        init = v1.global_variables_initializer()
-    return RecipeGraph(graph, z_dim, batch_size, x, z, Gz, Dx_logits, Dg_logits, d_loss_real, d_loss_fake, g_loss,
-                       mean_D_x, mean_D_G_z, d_vars, g_vars, model_variables, global_step, increment_step,
-                       d_real_optimizer, d_fake_optimizer, g_optimizer, d_trainer_real, d_trainer_fake, g_trainer,
-                       merged, init, recipe, saved, ema, guided_ops)
+            guided_ops = _add_guided_ops(tf.stack([gan.d_loss_real, gan.d_loss_fake, gan.g_loss]),
+                                         dict(d_fake=gan.d_trainer_fake, g=parts["g_trainer"], d_real=gan.d_trainer_real))
+        parts["init"] = v1.global_variables_initializer()   # build_graph's and the recipe's own variables
+    return RecipeGraph(**parts, recipe=recipe, saved_model_variables=saved, ema=ema, guided_ops=guided_ops)
 
 
 def uses_fast_step(recipe):

