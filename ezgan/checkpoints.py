@@ -20,6 +20,7 @@ import os
 import pathlib
 import re
 
+import numpy as np
 import tensorflow as tf
 
 from ezgan.errors import CheckpointError, WriteError
@@ -122,7 +123,8 @@ def read_checkpoint(prefix):
 
 
 def check_variables(prefix, variables):
-    """Refuse a damaged checkpoint, or one that lacks any of ``variables`` or holds them with other shapes."""
+    """Refuse a damaged checkpoint, or one that lacks any of ``variables``, holds them with other
+    shapes, or with NaN or infinite values (a run that diverged before it was saved)."""
     stored = read_checkpoint(prefix)
     problems = []
     for var in variables:
@@ -131,6 +133,8 @@ def check_variables(prefix, variables):
             problems.append(f"{name} missing")
         elif list(stored[name].shape) != var.shape.as_list():
             problems.append(f"{name} has shape {list(stored[name].shape)}, the model needs {var.shape.as_list()}")
+        elif stored[name].dtype.kind == "f" and not np.isfinite(stored[name]).all():
+            problems.append(f"{name} holds NaN or infinite values")
     if problems:
         raise CheckpointError(f"{prefix}: " + "; ".join(problems))
 
@@ -146,8 +150,7 @@ def writing_checkpoint(directory, step):
     try:
         yield
     except (tf.errors.OpError, OSError) as error:
-        for leftover in pathlib.Path(directory).glob("**/*.tempstate*"):
-            leftover.unlink()
+        remove_partial_saves(directory)
         raise WriteError(f"{directory}: could not write the checkpoint of step {step} ({_reason(error)}); "
                          f"the checkpoints written before it are kept") from None
 
@@ -222,6 +225,12 @@ class RunCheckpoints:
             return int(sess.run(self.gan.global_step))
         raise CheckpointError(f"{self.directory}: {RUN_STATE} is there but no complete checkpoint to resume from; "
                               f"start again with --overwrite")
+
+
+def remove_partial_saves(directory):
+    """Delete the ``*.tempstate*`` files of saves that never completed (killed, or the disk full)."""
+    for leftover in pathlib.Path(directory).glob("**/*.tempstate*"):
+        leftover.unlink()
 
 
 def checkpoint_steps(directory, name):

@@ -23,6 +23,7 @@ from ezgan.errors import CheckpointError, EzganError
 from ezgan.graph import build_graph
 from ezgan.metrics import CONFIDENT, METRICS, SPLITS, check_images, feature_statistics, metrics_row
 from ezgan.mnist import read_data_sets
+from ezgan.outputs import write_json
 from ezgan.paths import pretrained_dir
 from ezgan.sample import generate, normal_noise, sample
 from ezgan.tfsetup import session_config
@@ -145,7 +146,7 @@ def train_classifier(out_dir=None, epochs=6, batch_size=100, learning_rate=1e-3,
                  f"--batch-size {batch_size} --learning-rate {learning_rate} --seed {seed}"),
         tensorflow=tf.__version__,
     )
-    (out_dir / CLASSIFIER_INFO).write_text(json.dumps(info, indent=1) + "\n")
+    write_json(out_dir / CLASSIFIER_INFO, info)
     return info
 
 
@@ -301,11 +302,9 @@ def quality_curve(milestones, out, evaluator, n=10_000, seed=0, pretrain_steps=N
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_curve_csv(rows, out.with_suffix(".csv"))
-    out.with_suffix(".json").write_text(json.dumps(
-        dict(milestones=name, n=n, seed=seed, pretrain_steps=pretrain_steps,
-             classifier_test_accuracy=evaluator.classifier.info.get("test_accuracy"), references=references,
-             rows=rows),
-        indent=1) + "\n")
+    write_json(out.with_suffix(".json"), dict(
+        milestones=name, n=n, seed=seed, pretrain_steps=pretrain_steps,
+        classifier_test_accuracy=evaluator.classifier.info.get("test_accuracy"), references=references, rows=rows))
     plot_saved_curve(out.with_suffix(".json"))
     return rows, references
 

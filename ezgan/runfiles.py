@@ -22,6 +22,7 @@ from ezgan.checkpoints import (
     RUN_STATE,
     TRAIN_CHECKPOINT,
     RunState,
+    remove_partial_saves,
 )
 from ezgan.errors import EzganError, TrainingDiverged
 
@@ -82,8 +83,7 @@ def open_run_folder(directory, resume=False, overwrite=False):
         RunState.load(directory)   # no run to resume: say so before the lock creates the folder
     lock = _lock(directory)
     try:
-        for leftover in directory.glob("**/*.tempstate*"):   # a Saver killed while writing
-            leftover.unlink()
+        remove_partial_saves(directory)   # of a Saver killed while writing
         old = run_files(directory)
         if old and not resume:
             if not overwrite:
