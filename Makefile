@@ -14,13 +14,23 @@ RUN_DIR ?= $(HOME)/.cache/ezgan/runs/main
 # make tensorboard serves tensorboard/ (the notebooks' runs, the bundled run's copy); `make tensorboard
 # LOGDIR=$(RUN_DIR)/tensorboard` serves the curves of `make train`.
 LOGDIR ?= tensorboard
+# make train-improved / resume-improved: the recipe the ablation found best, trained for the second bundled
+# model (pretrained/improved); a milestone every 1,000 iterations for its quality curve.
+IMPROVED_RECIPE ?= guided
+IMPROVED_ITERATIONS ?= 30000
+IMPROVED_DIR ?= $(HOME)/.cache/ezgan/runs/improved
+IMPROVED_FLAGS = --iterations $(IMPROVED_ITERATIONS) --checkpoint-dir $(IMPROVED_DIR) --milestone-every 1000 \
+	--checkpoint-every 250
+# make test runs the test files in TEST_WORKERS processes at once (pytest-xdist), each file in one process
+# so that its fixtures are built once: on 2 cores, 2 workers took it from 17.5 to 10.7 minutes.
+TEST_WORKERS ?= auto
 # make ablation: every recipe row of ezgan.recipes for ITERATIONS iterations from SEEDS seeds (tools/ablation.py)
 ITERATIONS ?= 1000
 SEEDS ?= 3
 ABLATION_DIR ?= $(HOME)/.cache/ezgan/ablation
 ABLATION_FLAGS ?=   # e.g. --dry-run, or --rows tutorial,dcgan (python tools/ablation.py --help)
 
-.PHONY: install run test train resume bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish ablation clean
+.PHONY: install run test train resume train-improved resume-improved bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish ablation clean
 
 $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,13 +47,19 @@ run: install
 	@$(EZGAN) sample --out samples.png --n 64 --seed 0
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 train: install
 	$(EZGAN) train --seed 0 --checkpoint-dir $(RUN_DIR) --logdir $(RUN_DIR)/tensorboard
 
 resume: install
 	$(EZGAN) train --resume --checkpoint-dir $(RUN_DIR)
+
+train-improved: install
+	$(EZGAN) train --recipe $(IMPROVED_RECIPE) --seed 0 $(IMPROVED_FLAGS) --logdir $(IMPROVED_DIR)/tensorboard
+
+resume-improved: install
+	$(EZGAN) train --resume $(IMPROVED_FLAGS)
 
 bench: install
 	$(PY) tools/bench.py

@@ -95,7 +95,9 @@ def train_recipe(args):
 
 def add_sample(commands):
     p = _command(commands, "sample", "write digits from a checkpoint as a PNG grid or a .npy array")
-    p.add_argument("--checkpoint", default=None, help="checkpoint directory or prefix (default: pretrained/)")
+    p.add_argument("--checkpoint", action="append", default=None,
+                   help="checkpoint directory or prefix (default: pretrained/); give it again for grids side by side "
+                        "in one PNG, each labelled with its checkpoint and recipe")
     p.add_argument("--n", type=positive_int, default=64, help="how many digits (at most a million)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the noise")
     p.add_argument("--out", default="samples.png", help="output: .png for a picture, .npy for the array")
@@ -188,15 +190,23 @@ def run_sample(args):
     import numpy as np
 
     from ezgan.outputs import atomic_output, check_output
-    from ezgan.sample import MAX_DIGITS, sample, save_grid
+    from ezgan.sample import MAX_DIGITS, checkpoint_label, sample, save_grid, save_labelled_grids
     if args.n > MAX_DIGITS:
         raise EzganError(f"--n {args.n}: at most {MAX_DIGITS:,} digits at once (their pixels alone take "
                          f"{MAX_DIGITS * 28 * 28 * 4 / 1e9:.1f} GB)")
     out = pathlib.Path(args.out)
     if out.suffix not in (".png", ".npy"):
         raise EzganError(f"{out}: --out must end in .png or .npy")
+    checkpoints = args.checkpoint or [None]
+    if len(checkpoints) > 1 and out.suffix != ".png":
+        raise EzganError(f"{out}: several --checkpoint need a .png --out (grids side by side)")
     check_output(out)   # before the checkpoint is loaded
-    images = sample(args.n, args.seed, args.checkpoint)
+    if len(checkpoints) > 1:
+        save_labelled_grids([(checkpoint_label(checkpoint), sample(args.n, args.seed, checkpoint))
+                             for checkpoint in checkpoints], out)
+        print(f"wrote {len(checkpoints)} grids of {args.n} digits to {out}")
+        return
+    images = sample(args.n, args.seed, checkpoints[0])
     if out.suffix == ".npy":
         with atomic_output(out) as file:
             np.save(file, images)

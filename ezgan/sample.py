@@ -16,7 +16,7 @@ import tensorflow as tf
 from ezgan.checkpoints import resolve_checkpoint, restored_session
 from ezgan.hparams import BATCH_SIZE, Z_DIM
 from ezgan.paths import pretrained_dir
-from ezgan.recipes import checkpoint_generator
+from ezgan.recipes import RECIPES, checkpoint_generator, checkpoint_recipe
 from ezgan.outputs import atomic_output
 
 v1 = tf.compat.v1
@@ -110,6 +110,15 @@ def sample(n=64, seed=None, checkpoint=None):
         sampler.close()
 
 
+def checkpoint_label(checkpoint):
+    """"CHECKPOINT: NAME recipe", the checkpoint as given and its recipe's name in ``RECIPES`` (else its description)."""
+    prefix = resolve_checkpoint(pretrained_dir() if checkpoint is None else checkpoint)
+    recipe = checkpoint_recipe(prefix)
+    name = next((name for name, known in RECIPES.items() if known == recipe), None)
+    shown = "pretrained" if checkpoint is None else str(checkpoint).rstrip("/")
+    return f"{shown}: {name} recipe" if name else f"{shown}: {recipe.describe()}"
+
+
 def grid(images, columns=None, pad=2):
     """Tile (n, 28, 28) images into one array, white lines between them."""
     images = np.asarray(images)
@@ -124,11 +133,55 @@ def grid(images, columns=None, pad=2):
     return canvas
 
 
-def save_grid(images, path, columns=None, scale=3):
-    """Write a grid of digits as a PNG: dark strokes on white, each pixel scaled up ``scale`` times."""
+def grid_image(images, columns=None, scale=3):
+    """A grid of digits as a PIL image: dark strokes on white, each pixel scaled up ``scale`` times."""
     from PIL import Image
 
     pixels = (np.clip(grid(images, columns), 0, 1) * 255).astype(np.uint8)
-    image = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.NEAREST)
+    return Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.NEAREST)
+
+
+def save_png(image, path):
     with atomic_output(path) as file:   # a temporary name in the same folder, renamed into place
         image.save(file, format="PNG")
+
+
+def save_grid(images, path, columns=None, scale=3):
+    """Write a grid of digits as a PNG: dark strokes on white, each pixel scaled up ``scale`` times."""
+    save_png(grid_image(images, columns, scale), path)
+
+
+def label_font(size):
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # a Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def under_label(image, label):
+    """A greyscale PIL image under a white band with ``label`` centred in it."""
+    from PIL import Image, ImageDraw
+
+    band = max(16, round(0.045 * image.width))
+    framed = Image.new("L", (image.width, image.height + band), 255)
+    framed.paste(image.convert("L"), (0, band))
+    draw = ImageDraw.Draw(framed)
+    font = label_font(round(band * 0.7))
+    left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+    draw.text(((image.width - (right - left)) / 2 - left, (band - (bottom - top)) / 2 - top), label, fill=0, font=font)
+    return framed
+
+
+def save_labelled_grids(labelled_images, path, columns=None, scale=3, gap=24):
+    """Write grids side by side in one PNG, each under its label: ``labelled_images`` is [(label, images), ...]."""
+    from PIL import Image
+
+    panels = [under_label(grid_image(images, columns, scale), label) for label, images in labelled_images]
+    canvas = Image.new("L", (sum(panel.width for panel in panels) + gap * (len(panels) - 1),
+                             max(panel.height for panel in panels)), 255)
+    left = 0
+    for panel in panels:
+        canvas.paste(panel, (left, 0))
+        left += panel.width + gap
+    save_png(canvas, path)

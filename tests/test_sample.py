@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from ezgan.errors import CheckpointError
 from ezgan.paths import REPO
-from ezgan.sample import Sampler, sample
+from ezgan.sample import Sampler, checkpoint_label, grid_image, sample
 
 v1 = tf.compat.v1
 EZGAN = pathlib.Path(sys.executable).parent / "ezgan"   # the console script `pip install -e .` made
@@ -92,6 +92,26 @@ def test_sample_command_writes_a_png_and_an_array(short_run, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), sample(10, 3, checkpoint))
 
 
+def test_several_checkpoints_give_labelled_grids_side_by_side(short_run, tmp_path):
+    """`make run`'s picture: one grid per --checkpoint, left to right, each the grid one checkpoint alone gives."""
+    from PIL import Image
+
+    checkpoints = ["pretrained", str(short_run[1])]
+    out = tmp_path / "both.png"
+    result = cli("sample", *(x for c in checkpoints for x in ("--checkpoint", c)), "--n", "16", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"wrote 2 grids of 16 digits to {out}"
+    assert [checkpoint_label(c) for c in checkpoints] == ["pretrained: tutorial recipe",
+                                                          f"{short_run[1]}: tutorial recipe"]
+    both = np.asarray(Image.open(out))
+    for k, checkpoint in enumerate(checkpoints):
+        alone = np.asarray(grid_image(sample(16, 0, checkpoint)))
+        band = both.shape[0] - alone.shape[0]
+        assert band > 0 and (both[:band] < 128).any(), "a label above each grid"
+        left = k * (both.shape[1] - alone.shape[1])
+        np.testing.assert_array_equal(both[band:, left:left + alone.shape[1]], alone)
+
+
 @pytest.mark.parametrize("args, message", [
     (["sample", "--n", "0"], "--n: must be a positive integer, got 0"),
     (["train", "--iterations", "-5"], "--iterations: must be zero or more, got -5"),
@@ -99,6 +119,7 @@ def test_sample_command_writes_a_png_and_an_array(short_run, tmp_path):
     (["train", "--checkpoint-every", "0"], "--checkpoint-every: must be a positive integer"),
     (["sample", "--checkpoint", "no/such/dir"], "no/such/dir: no such checkpoint"),
     (["sample", "--out", "digits.jpg"], "--out must end in .png or .npy"),
+    (["sample", "--checkpoint", "a", "--checkpoint", "b", "--out", "d.npy"], "several --checkpoint need a .png --out"),
     (["train", "--resume", "--checkpoint-dir", "no/such/run"], "no run to resume here"),
 ])
 def test_bad_command_lines_get_one_clear_line(args, message, tmp_path):

@@ -42,7 +42,7 @@ from ezgan.checkpoints import (GRIDS, MILESTONES, RUN_STATE, checkpoint_step, ex
                                resolve_checkpoint)
 from ezgan.errors import EzganError  # noqa: E402
 from ezgan.paths import REPO, pretrained_dir  # noqa: E402
-from ezgan.sample import Sampler, save_grid  # noqa: E402
+from ezgan.sample import Sampler, save_grid, under_label  # noqa: E402
 from ezgan.train import fixed_noise  # noqa: E402
 
 v1 = tf.compat.v1
@@ -149,36 +149,20 @@ def select_frames(items, max_frames=MAX_FRAMES):
     return [items[index] for index in indices]
 
 
-def _font(size):
-    from PIL import ImageFont
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # a Pillow without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
-
-
 def labelled_frame(path, label, scale, levels=GIF_GRAY_LEVELS):
     """A grid image scaled by ``scale`` and reduced to ``levels`` grays, under a white band carrying ``label``.
 
     Nearest-neighbour scaling: at 2/3 or 1/3 of a grid saved with 3 pixels per digit pixel, every
     digit pixel becomes exactly 2 or 1 pixels, as sharp as the grid.
     """
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     with Image.open(path) as image:
         grid = image.convert("L")
-    width, height = round(grid.width * scale), round(grid.height * scale)
     top = levels - 1
-    grid = grid.resize((width, height), Image.NEAREST).point(
+    grid = grid.resize((round(grid.width * scale), round(grid.height * scale)), Image.NEAREST).point(
         [round(round(value * top / 255) * 255 / top) for value in range(256)])
-    band = max(16, round(0.045 * width))
-    frame = Image.new("L", (width, height + band), 255)
-    frame.paste(grid, (0, band))
-    draw = ImageDraw.Draw(frame)
-    font = _font(round(band * 0.7))
-    left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
-    draw.text(((width - (right - left)) / 2 - left, (band - (bottom - top)) / 2 - top), label, fill=0, font=font)
-    return frame
+    return under_label(grid, label)
 
 
 def training_gif(grids_dir, out, pretrain_steps, until_step=None, max_frames=MAX_FRAMES, max_bytes=GIF_MAX_BYTES,
