@@ -14,6 +14,7 @@ the classifier's outputs, log p(y|x) (n, 10) and its penultimate features (n, d)
   probability >= CONFIDENT.
 
 ``metrics_row`` computes all of them at once: one row of the tables ``ezgan evaluate`` prints.
+``quality_targets`` says which of the bars of a good model (near the real rows) a row clears.
 Wrong input (a shape, too few images) raises ValueError. This module imports no TensorFlow.
 """
 import numpy as np
@@ -116,3 +117,36 @@ def metrics_row(log_probabilities, features, reference_statistics):
     return dict(n=len(log_probabilities), classifier_score=score, classifier_score_std=score_std,
                 frechet_distance=frechet_distance(feature_statistics(features), reference_statistics),
                 digit_kl=digit_kl, confident_share=confident_share, digit_shares=shares.tolist())
+
+
+# Issue #12's bar for "a classifier cannot tell them from real digits", each against a reference row.
+SCORE_SHARE_OF_REAL = 0.95        # classifier score: at least this share of the real test set's
+DIGIT_SHARE_RANGE = (0.07, 0.13)  # every digit's share of the generated digits (real: about 0.10 each)
+MAX_DIGIT_KL = 0.02               # KL(digit shares || uniform)
+FRECHET_TIMES_REAL = 3            # Fréchet distance: at most this many times real training images' to the test set
+
+
+def quality_targets(row, references):
+    """[(target, measured, met)] for a row of generated digits: the bar above, in words, against ``references``.
+
+    ``references`` are ``Evaluator.reference_rows``' rows (their names start "real test set" and
+    "real training images").
+    """
+    def reference(start):
+        return next(row for name, row in references.items() if name.startswith(start))
+
+    test, training = reference("real test set"), reference("real training images")
+    score_bar = SCORE_SHARE_OF_REAL * test["classifier_score"]
+    low, high = DIGIT_SHARE_RANGE
+    shares = np.asarray(row["digit_shares"])
+    distance_bar = FRECHET_TIMES_REAL * training["frechet_distance"]
+    return [
+        (f"classifier score ≥ {SCORE_SHARE_OF_REAL:.0%} of the real test set's ({score_bar:.2f})",
+         f"{row['classifier_score']:.2f}", row["classifier_score"] >= score_bar),
+        (f"every digit's share between {low:.0%} and {high:.0%}",
+         f"{shares.min():.1%} (digit {shares.argmin()}) to {shares.max():.1%} (digit {shares.argmax()})",
+         bool(low <= shares.min() and shares.max() <= high)),
+        (f"KL(digit shares ‖ uniform) ≤ {MAX_DIGIT_KL}", f"{row['digit_kl']:.4f}", row["digit_kl"] <= MAX_DIGIT_KL),
+        (f"Fréchet distance ≤ {FRECHET_TIMES_REAL}× real training images' ({distance_bar:.2f})",
+         f"{row['frechet_distance']:.2f}", row["frechet_distance"] <= distance_bar),
+    ]

@@ -1,4 +1,5 @@
 """The measures of ezgan.metrics on inputs whose answer is known: plain NumPy, no classifier, no TensorFlow."""
+import json
 import subprocess
 import sys
 
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 
 from ezgan.metrics import (CONFIDENT, METRICS, SPLITS, check_images, classifier_score, feature_statistics,
-                           frechet_distance, label_statistics, metrics_row)
+                           frechet_distance, label_statistics, metrics_row, quality_targets)
+from ezgan.paths import REPO
 
 
 def log(probabilities):
@@ -147,3 +149,22 @@ def test_good_images_come_back_as_float32():
     images = check_images(np.ones((3, 28, 28), np.float64))
     assert images.dtype == np.float32 and images.shape == (3, 28, 28)
     assert check_images(np.zeros((1, 28, 28), np.uint8)).dtype == np.float32
+
+
+def test_the_quality_targets_pass_real_digits_and_fail_the_tutorials_model():
+    """On the committed evaluation: real training images clear every bar, the bundled tutorial model none."""
+    rows = json.loads((REPO / "pretrained" / "evaluation.json").read_text())["rows"]
+    model, references = next(iter(rows.values())), dict(list(rows.items())[1:])
+    real = next(row for name, row in rows.items() if name.startswith("real training images"))
+    assert [met for _, _, met in quality_targets(real, references)] == [True] * 4
+    assert [met for _, _, met in quality_targets(model, references)] == [False] * 4
+
+
+def test_a_row_exactly_at_each_bar_meets_it_and_just_past_it_does_not():
+    references = {"real test set (10) vs itself": dict(classifier_score=10.0),
+                  "real training images (10)": dict(frechet_distance=1.0)}
+    at = dict(classifier_score=9.5, digit_shares=[0.07, 0.13] + [0.1] * 8, digit_kl=0.02, frechet_distance=3.0)
+    assert [met for _, _, met in quality_targets(at, references)] == [True] * 4
+    past = dict(classifier_score=9.49, digit_shares=[0.069, 0.131] + [0.1] * 8, digit_kl=0.021, frechet_distance=3.01)
+    assert [met for _, _, met in quality_targets(past, references)] == [False] * 4
+    assert quality_targets(past, references)[1][1] == "6.9% (digit 0) to 13.1% (digit 1)"

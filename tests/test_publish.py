@@ -20,6 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from ezgan import evaluate
 from ezgan.paths import REPO
+from ezgan.recipes import RECIPES
 from ezgan.train import train
 from tools import publish
 
@@ -209,10 +210,11 @@ def test_publish_end_to_end_with_a_stand_in_evaluator(run, tmp_path, monkeypatch
     assert any("orphaned summaries purged" in line for line in lines)
 
 
-def fake_pretrained(folder, iterations=6000, curve_rows=3):
+def fake_pretrained(folder, iterations=6000, curve_rows=3, recipe=None, **published):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "run.json").write_text(json.dumps(dict(seed=0, pretrain_steps=300, iterations=iterations,
-                                                     elapsed_seconds=2068.75, step=iterations + 300)))
+                                                     elapsed_seconds=2068.75, step=iterations + 300,
+                                                     recipe=recipe and recipe.to_dict())))
     info = dict(run="~/.cache/ezgan/runs/main", checkpoint="~/.cache/ezgan/runs/main/model.ckpt-6300",
                 command="ezgan train --seed 0 --checkpoint-dir ~/.cache/ezgan/runs/main "
                         "--logdir ~/.cache/ezgan/runs/main/tensorboard",
@@ -221,7 +223,7 @@ def fake_pretrained(folder, iterations=6000, curve_rows=3):
                 gif=dict(frames=7, grids=7, iterations=[0, 1000, 6000], scale=0.6667, width=604, height=631,
                          bytes=1_450_832, frame_ms=200, last_frame_ms=3000),
                 tensorboard=dict(path="tensorboard/tutorial-run", bytes=1_192_490, image_every=1000, sessions=1,
-                                 summary_events=600, image_steps=6, first_step=0, last_step=5990))
+                                 summary_events=600, image_steps=6, first_step=0, last_step=5990), **published)
     (folder / "publish.json").write_text(json.dumps(info))
     rows = {f"pretrained/model.ckpt-{iterations + 300}": metric_row(7.123, 12.5), **REFERENCES}
     (folder / "evaluation.json").write_text(json.dumps(dict(
@@ -251,7 +253,8 @@ def test_the_model_card_is_rendered_from_the_files(tmp_path):
             "iteration 10,000).") in card
     assert "untrained generator 1.25 at 321.0" in card
     assert "![quality curve](quality_curve.png)" in card and "![the fixed-noise grid across training]" in card
-    assert "`ezgan evaluate --checkpoint pretrained --n 10000 --seed 0 --references`" in card
+    assert ("`ezgan evaluate --checkpoint pretrained --n 10000 --seed 0 --references "
+            "--json pretrained/evaluation.json`") in card
     assert "`ezgan curve --milestones ~/.cache/ezgan/runs/main/milestones --out pretrained/quality_curve" in card
     assert "`ezgan train --resume --checkpoint-dir ~/.cache/ezgan/runs/main`" in card
     assert "`tools/publish.py`" in card
@@ -270,3 +273,27 @@ def test_the_card_of_a_finished_run_with_one_milestone(tmp_path):
 def test_the_card_without_a_curve(tmp_path):
     fake_pretrained(tmp_path, curve_rows=0)
     assert "Quality across training" not in publish.render_model_card(tmp_path)
+
+
+def test_the_card_of_a_recipe_says_how_it_differs_and_measures_it_against_the_bar(tmp_path):
+    fake_pretrained(tmp_path, recipe=RECIPES["guided"], out="pretrained/improved",
+                    publish_command="make publish-improved")
+    card = publish.render_model_card(tmp_path)
+    assert card.startswith("# Model card: ezgan's GAN trained with the guided recipe (iteration 6,000)")
+    assert "jonbruner/ezgan's guided controller" in card and "above 0.7" in card and "**Real label 0.9**" in card
+    assert "**D's learning rate 0.001** (the tutorial's: 0.0003)" in card and "Adam β1" not in card
+    assert "use_locking" not in card and "The tutorial's own loop" not in card and "bias_add" in card
+    assert "then iterations of the guided controller's updates" in card
+    assert "`make publish-improved`" in card and "`ezgan sample --checkpoint pretrained/improved" in card
+    assert "--out pretrained/improved/quality_curve" in card and "(one every 5,000 iterations)" in card
+    assert "| classifier score ≥ 95% of the real test set's (9.40) | 7.12 | **no** |" in card
+    assert "| every digit's share between 7% and 13% | 10.0% (digit 0) to 10.0% (digit 0) | yes |" in card
+    assert "{" not in card
+
+
+def test_the_training_command_names_the_recipe_and_only_flags_that_differ_from_its_defaults():
+    guided = dict(seed=0, pretrain_steps=0, iterations=30_000, recipe=RECIPES["guided"].to_dict())
+    assert publish.train_command("RUN", guided) == (
+        "ezgan train --recipe guided --seed 0 --iterations 30000 --checkpoint-dir RUN --logdir RUN/tensorboard")
+    assert publish.train_command("RUN", dict(guided, recipe=None, pretrain_steps=300, iterations=100_000)) == (
+        "ezgan train --seed 0 --checkpoint-dir RUN --logdir RUN/tensorboard")

@@ -37,10 +37,11 @@ tf = tensorflow()
 
 import numpy as np  # noqa: E402
 
-from ezgan import evaluate, hparams, metrics  # noqa: E402
+from ezgan import evaluate, hparams, metrics, recipes  # noqa: E402
 from ezgan.checkpoints import (GRIDS, MILESTONES, RUN_STATE, checkpoint_step, export_model,  # noqa: E402
                                resolve_checkpoint)
 from ezgan.errors import EzganError  # noqa: E402
+from ezgan.recipes import RECIPES, TUTORIAL, Recipe, uses_fast_step  # noqa: E402
 from ezgan.paths import REPO, pretrained_dir  # noqa: E402
 from ezgan.sample import Sampler, save_grid, under_label  # noqa: E402
 from ezgan.train import fixed_noise  # noqa: E402
@@ -48,6 +49,10 @@ from ezgan.train import fixed_noise  # noqa: E402
 v1 = tf.compat.v1
 DEFAULT_RUN = "~/.cache/ezgan/runs/main"   # `make train`'s run (the Makefile's RUN_DIR)
 TENSORBOARD_COPY = REPO / "tensorboard" / "tutorial-run"
+# (make target, run, published folder, TensorBoard copy) of the two bundled models, as the card shows them.
+PUBLISH_TARGETS = (("publish", DEFAULT_RUN, "pretrained", "tensorboard/tutorial-run"),
+                   ("publish-improved", "~/.cache/ezgan/runs/improved", "pretrained/improved",
+                    "tensorboard/improved-run"))
 PUBLISH_INFO = "publish.json"   # the facts of a publication that no other shipped file holds
 MODEL_CARD = "MODEL_CARD.md"
 IMAGE_EVERY = 1000              # image summaries kept in the TensorBoard copy: every this many iterations
@@ -353,13 +358,36 @@ def machine():
 
 
 def train_command(run, state):
-    """The command that started the run (its schedule flags only where they differ from the tutorial's)."""
-    flags = [f"--seed {state['seed']}"]
-    if state["pretrain_steps"] != hparams.PRETRAIN_STEPS:
+    """The command that started the run (its schedule flags only where they differ from its recipe's defaults)."""
+    recipe = run_recipe(state)
+    flags = [] if recipe == TUTORIAL else [f"--recipe {recipe_name(recipe)}"]
+    flags.append(f"--seed {state['seed']}")
+    if state["pretrain_steps"] != (0 if recipe.guided else hparams.PRETRAIN_STEPS):
         flags.append(f"--pretrain-steps {state['pretrain_steps']}")
     if state["iterations"] != hparams.ITERATIONS:
         flags.append(f"--iterations {state['iterations']}")
     return f"ezgan train {' '.join(flags)} --checkpoint-dir {run} --logdir {run}/tensorboard"
+
+
+def run_recipe(run):
+    """The recipe in a run.json's state: the tutorial's when it names none."""
+    return Recipe.from_dict(run["recipe"]) if run.get("recipe") else TUTORIAL
+
+
+def recipe_name(recipe):
+    """The recipe's name in ``RECIPES``; PublishError for a recipe of its own (no command would rebuild it)."""
+    for name, known in RECIPES.items():
+        if known == recipe:
+            return name
+    raise PublishError(f"the run's recipe ({recipe.describe()}) is none of the named ones: {', '.join(RECIPES)}")
+
+
+def publish_command(run, out, tensorboard):
+    """The command that writes this publication: a make target for the two bundled models, else the script."""
+    for target, default_run, default_out, default_tensorboard in PUBLISH_TARGETS:
+        if (run, out, tensorboard) == (default_run, default_out, default_tensorboard):
+            return f"make {target}"
+    return f"python tools/publish.py --run {run} --out {out} --tensorboard {tensorboard}"
 
 
 def _duration(seconds):
@@ -433,11 +461,13 @@ def curve_sentence(curve):
     return text
 
 
-DEVIATIONS = """\
+TUTORIAL_SCHEDULE_NOTE = """\
 The networks, losses, optimizers, learning rates, batch size and schedule are the tutorial's
 (`ezgan/hparams.py`); the variables carry the original checkpoint's names and shapes. What differs
 in how it was trained (README, "What is faithful, and what changed"):
 
+"""
+FAST_STEP_NOTES = """\
 - **The two discriminator updates are ordered and locked.** The tutorial runs `d_trainer_real` and
   `d_trainer_fake` in one `sess.run`, so both write the same weights at once, unlocked, and two
   identical runs end differently. Here their Adam optimizers use `use_locking=True` and the
@@ -449,6 +479,8 @@ in how it was trained (README, "What is faithful, and what changed"):
   generator is folded into the stride-2 convolution that reads it (a 2x2 convolution on the
   28x28 map with the taps combined), and matmul gradients are computed transposed. Sampling and
   the summaries use the tutorial's layers; they agree to float32 rounding.
+"""
+PORT_NOTES = """\
 - **Deterministic inputs.** The tutorial drew its noise and shuffled its data with NumPy's
   unseeded global generator. Here the real batch and the three noise batches of every step are
   functions of the seed and the step (the 55,000 training images are reshuffled every epoch as a
@@ -462,6 +494,64 @@ in how it was trained (README, "What is faithful, and what changed"):
   exist but are never updated, as in the tutorial (so sampling also generates in batches of 50).
 - **`tf.nn.bias_add`** in place of `+ bias`: the same sums, fused into the convolution.
 """
+def recipe_notes(recipe):
+    """One bullet per way ``recipe`` differs from the tutorial's, in words, with the tutorial's value."""
+    words = {
+        "guided": lambda value: (
+            "**jonbruner/ezgan's guided controller** (its `gan-controlled.py`) instead of one D step and one G "
+            "step per iteration: each iteration runs, in this order, a D step on generated images if D's last "
+            f"known loss on them is above {recipes.D_FAKE_THRESHOLD}, a G step if G's is above "
+            f"{recipes.G_THRESHOLD}, and a D step on real images if D's loss on them is above "
+            f"{recipes.D_REAL_THRESHOLD}, each on its own noise batch (`ezgan.recipes.guided_updates`). The "
+            "number of updates of each kind is logged to TensorBoard (`d_fake_count`, `g_count`, `d_real_count`)."),
+        "label_smoothing": lambda value: (
+            f"**Real label {value:g}** (one-sided label smoothing; the tutorial's is 1): D's loss on real images "
+            f"aims at {value:g}, so D is never pushed to certainty on them."),
+        "beta1": lambda value: f"**Adam β1 = {value:g}** for all three optimizers (the tutorial's: TF's default 0.9).",
+        "leaky_relu": lambda value: (
+            f"**Leaky ReLU in D** (slope {recipes.LEAKY_SLOPE}) in place of ReLU: the same layers and variables."),
+        "generator": lambda value: (
+            f"**The DCGAN-style generator** (`ezgan.recipes.dcgan_generator`) in place of the tutorial's: dense to "
+            f"7×7×{recipes.DCGAN_CHANNELS} maps, batch norm, ReLU, two 4×4 stride-2 transposed convolutions to "
+            "28×28, sigmoid (variables `g_dc_*`)."),
+        "ema_decay": lambda value: (
+            f"**Sampled from a moving average of G's weights** (decay {value:g}): the checkpoint's generator "
+            "variables hold the averages, which change more slowly than the weights being trained."),
+        "d_learning_rate": lambda value: f"**D's learning rate {value:g}** (the tutorial's: {hparams.D_LEARNING_RATE:g}).",
+        "g_learning_rate": lambda value: f"**G's learning rate {value:g}** (the tutorial's: {hparams.G_LEARNING_RATE:g}).",
+    }
+    return "\n".join(f"- {words[key](value)}" for key, value in recipe.to_dict().items()
+                     if getattr(TUTORIAL, key) != value)
+
+
+LITERAL_LOOP_NOTE = """\
+- **The tutorial's own loop** (`ezgan.train.literal_iteration`): both discriminator updates in one
+  `sess.run`, then the generator's, as the tutorial wrote it.
+"""
+RECIPE_PORT_NOTE = """\
+Besides its recipe, it was trained as the tutorial's bundled model was (README, "What is faithful,
+and what changed"):
+
+"""
+
+
+def training_notes(recipe):
+    """The card's lines on how training differed from the tutorial's: the recipe, then the port's notes."""
+    fast = FAST_STEP_NOTES if uses_fast_step(recipe) else ""
+    if recipe == TUTORIAL:
+        return ["### How training differs from the tutorial", "", TUTORIAL_SCHEDULE_NOTE + fast + PORT_NOTES]
+    loop = "" if recipe.guided or fast else LITERAL_LOOP_NOTE
+    return ["### The recipe: how it differs from the tutorial's", "", recipe_notes(recipe), "",
+            "### And as for the tutorial's model", "", RECIPE_PORT_NOTE + fast + loop + PORT_NOTES]
+
+
+def pretraining(steps):
+    return f"{steps:,} discriminator pre-training steps" if steps else "no discriminator pre-training"
+
+
+def milestone_spacing(curve):
+    rows = curve["rows"]
+    return f" (one every {rows[1]['iteration'] - rows[0]['iteration']:,} iterations)" if len(rows) > 1 else ""
 
 
 def render_model_card(folder=None):
@@ -479,15 +569,24 @@ def render_model_card(folder=None):
     classifier_file = folder / "classifier" / evaluate.CLASSIFIER_INFO
     classifier = json.loads(classifier_file.read_text()) if classifier_file.exists() else {}
     iterations, target = run["iterations"], info["target_iterations"]
-    card = [f"# Model card: ezgan's pretrained GAN (iteration {iterations:,})", ""]
+    recipe, shown = run_recipe(run), info.get("out", "pretrained")
+    republish = info.get("publish_command", "make publish")
+    if recipe == TUTORIAL:
+        card = [f"# Model card: ezgan's pretrained GAN (iteration {iterations:,})", ""]
+        trained = "trained by this project"
+    else:
+        card = [f"# Model card: ezgan's GAN trained with the {recipe_name(recipe)} recipe (iteration {iterations:,})",
+                ""]
+        trained = (f"trained by this project with the {recipe_name(recipe)} recipe beyond the tutorial "
+                   f"(`ezgan train --recipe {recipe_name(recipe)}`, below),")
     card += ["The generator and discriminator of the MNIST GAN of the O'Reilly tutorial \"Generative Adversarial "
-             "Networks for Beginners\" (Jon Bruner and Adit Deshpande, 2017), trained by this project on TensorFlow "
+             f"Networks for Beginners\" (Jon Bruner and Adit Deshpande, 2017), {trained} on TensorFlow "
              f"{info['tensorflow']} in the tutorial's TF1 style. This card and the files beside it (all but "
-             f"`classifier/`) were written by `make publish` (`tools/publish.py`) on "
+             f"`classifier/`) were written by `{republish}` (`tools/publish.py`) on "
              f"{info['published']}, from the training run in `{info['run']}`.", ""]
     if iterations < target:
         card += [f"**Interim checkpoint: {iterations:,} of the {target:,} iterations the run is going to train.** "
-                 "The run was still training when this was published; `make publish` replaces these files "
+                 f"The run was still training when this was published; `{republish}` replaces these files "
                  "with a later checkpoint.", ""]
     else:
         card += [f"The run is complete: all {target:,} iterations.", ""]
@@ -502,24 +601,26 @@ def render_model_card(folder=None):
              "| | |", "| --- | --- |",
              f"| command | `{info['command']}` ({resumed}) |",
              f"| seed | {run['seed']} (initial weights, data order, noise) |",
-             f"| schedule | {run['pretrain_steps']:,} discriminator pre-training steps, then iterations of one "
-             f"D step and one G step, batches of {hparams.BATCH_SIZE} |",
+             f"| schedule | {pretraining(run['pretrain_steps'])}, then iterations of "
+             + ("the guided controller's updates" if recipe.guided else "one D step and one G step")
+             + f", batches of {hparams.BATCH_SIZE} |",
              f"| iterations reached | {iterations:,} of {target:,} (global step {run['step']:,}) |",
              f"| wall time | {_duration(wall)} ({wall:,.0f} s, {wall / max(iterations, 1) * 1000:.0f} ms per "
              "iteration, pre-training included) |",
              f"| machine | {info['machine']['cpu']}, {info['machine']['cores']} cores, "
              f"{_gpus(info['machine'].get('gpus', 0))}; {info['machine']['system']} |",
              f"| software | TensorFlow {info['tensorflow']}, Python {info['python']} |",
-             f"| checkpoint | `{run_prefix(run)}` (model variables only, the original's layout), "
+             f"| checkpoint | `{shown}/model.ckpt-{run['step']}` (model variables only, the original's layout), "
              f"from `{info['checkpoint']}` |", "",
              "The wall time is the training process's own clock, summed over its sessions (time between "
              "sessions not counted). Training shared the machine's cores with other work (tests, notebooks, "
              "evaluations), so the machine alone would be faster.", "",
-             "### How training differs from the tutorial", "", DEVIATIONS]
+             *training_notes(recipe)]
 
     rows = evaluation["rows"]
     accuracy = evaluation.get("classifier_test_accuracy") or classifier.get("test_accuracy")
     first_label = f"**this checkpoint** (iteration {iterations:,})"
+    references = dict(list(rows.items())[1:])
     card += ["## Evaluation", "",
              f"{evaluation['n']:,} digits generated from noise seed {evaluation['seed']}, judged by the project's "
              f"MNIST classifier (`{evaluation['classifier']}`, {100 * accuracy:.2f}% on the MNIST test set), "
@@ -531,27 +632,33 @@ def render_model_card(folder=None):
              _metrics_table(rows, first_label), "",
              "Share of each predicted digit (%):", "",
              _shares_table(rows, first_label), "",
-             f"Reproduce: `ezgan evaluate --checkpoint pretrained --n {evaluation['n']} "
-             f"--seed {evaluation['seed']} --references` (`make evaluate` also writes `pretrained/evaluation.json`).",
+             f"Reproduce: `ezgan evaluate --checkpoint {shown} --n {evaluation['n']} "
+             f"--seed {evaluation['seed']} --references --json {shown}/evaluation.json`.", "",
+             "### Against the bar of a good model", "",
+             "What a classifier could not tell from real digits would clear every line (each bar from the "
+             "reference rows above):", "",
+             "| target | this checkpoint | met |", "| --- | --- | --- |",
+             *(f"| {target} | {measured} | {'yes' if met else '**no**'} |"
+               for target, measured, met in metrics.quality_targets(next(iter(rows.values())), references)),
              ""]
 
     if (folder / "quality_curve.json").exists():
         curve = load("quality_curve.json")
         card += ["## Quality across training", "",
                  "![quality curve](quality_curve.png)", "",
-                 f"Every milestone checkpoint of the run (one every 5,000 iterations) judged like the row above, "
+                 f"Every milestone checkpoint of the run{milestone_spacing(curve)} judged like the row above, "
                  f"{curve['n']:,} digits from noise seed {curve['seed']} each (the same noise for all). "
                  + curve_sentence(curve) + " The numbers are in `quality_curve.csv` and `quality_curve.json`.", "",
                  f"Reproduce: `ezgan curve --milestones {curve['milestones']} "
-                 f"--out pretrained/quality_curve --n {curve['n']} --seed {curve['seed']}` (`make curve`).", ""]
+                 f"--out {shown}/quality_curve --n {curve['n']} --seed {curve['seed']}`.", ""]
 
     if (folder / "samples.png").exists():
         card += ["## Samples", "",
                  "![100 digits from the fixed noise](samples.png)", "",
                  f"The run's fixed-noise grid, drawn by this checkpoint: 100 noise vectors "
                  f"(`ezgan.train.fixed_noise({run['seed']}, {hparams.Z_DIM})`), the same ones behind every grid the "
-                 "run saved as it trained, so this is the last frame of the animation below. Reproduce: "
-                 "`make publish`. Other digits: `ezgan sample --checkpoint pretrained --n 64 --seed 0 "
+                 f"run saved as it trained, so this is the last frame of the animation below. Reproduce: "
+                 f"`{republish}`. Other digits: `ezgan sample --checkpoint {shown} --n 64 --seed 0 "
                  "--out digits.png` (`make run` writes these to `samples.png` in the repository's root).", ""]
     if (folder / "training.gif").exists():
         gif = info["gif"]
@@ -564,7 +671,7 @@ def render_model_card(folder=None):
                  f"{gif['iterations'][0]:,} (just after pre-training) to {gif['iterations'][-1]:,}, "
                  f"{gif['frame_ms']} ms a frame, the last held {gif['last_frame_ms'] / 1000:g} s "
                  f"({gif['width']}×{gif['height']} pixels, {gif['bytes'] / 1e6:.1f} MB). Reproduce: "
-                 "`make publish` (from the run's `grids/`).", ""]
+                 f"`{republish}` (from the run's `grids/`).", ""]
 
     events = info["tensorboard"]
     card += ["## TensorBoard", "",
@@ -573,24 +680,20 @@ def render_model_card(folder=None):
              f"({events['summary_events']:,} points each, iterations {events['first_step']:,} to "
              f"{events['last_step']:,}), the graph, and the five generated images every "
              f"{events['image_every']:,} iterations ({events['image_steps']:,} steps; the run logged them every "
-             f"{hparams.SUMMARY_EVERY}). `make tensorboard` serves it; `make publish` rewrites it.", ""]
+             f"{hparams.SUMMARY_EVERY}). `make tensorboard` serves it; `{republish}` rewrites it.", ""]
 
     card += ["## Reproduce", "",
              "```bash",
              f"{info['command']}   # train (hours on a CPU)",
              f"ezgan train --resume --checkpoint-dir {info['run']}   # continue after an interruption",
-             "make publish   # pretrained/ (checkpoint, samples.png, training.gif, evaluation, curve, this card) "
-             "and tensorboard/tutorial-run/",
-             f"ezgan evaluate --checkpoint pretrained --n {evaluation['n']} --seed {evaluation['seed']} "
+             f"{republish}   # {shown}/ (checkpoint, samples.png, training.gif, evaluation, curve, this card) "
+             f"and {events['path']}/",
+             f"ezgan evaluate --checkpoint {shown} --n {evaluation['n']} --seed {evaluation['seed']} "
              "--references   # the evaluation table alone",
              "```", "",
              "Training is deterministic on a given machine and TensorFlow build; another CPU or build may round "
              "differently and end elsewhere.", ""]
     return "\n".join(card)
-
-
-def run_prefix(run):
-    return f"pretrained/model.ckpt-{run['step']}"
 
 
 # The whole publication -------------------------------------------------------------------------
@@ -653,7 +756,8 @@ def publish(run_dir=DEFAULT_RUN, out_dir=None, tensorboard_out=TENSORBOARD_COPY,
         sampler.close()
 
     info = dict(
-        run=shown_path(run_dir), checkpoint=shown_path(state["checkpoint"]),
+        run=shown_path(run_dir), checkpoint=shown_path(state["checkpoint"]), out=shown_path(out_dir),
+        publish_command=publish_command(shown_path(run_dir), shown_path(out_dir), shown_path(tensorboard_out)),
         command=train_command(shown_path(run_dir), state), target_iterations=state["iterations"],
         machine=machine(), tensorflow=tf.__version__, python=platform.python_version(),
         published=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
