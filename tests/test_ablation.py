@@ -147,9 +147,11 @@ def test_csv_plot_and_summary_of_fabricated_rows(tmp_path):
     minutes = [100 * (2.0 + seed) / 60 for seed in range(3)]
     assert (f"| hacks | real label 0.9, Adam beta1 0.5, leaky-ReLU D, dcgan generator, EMA of G 0.999 | 100 | 3 | "
             f"{statistics.mean(hacks):.2f} ± {statistics.stdev(hacks):.2f} | "
+            f"{statistics.mean(hacks) - finals['tutorial']['classifier_score']:+.2f} | "
             f"{statistics.mean(fd):.2f} ± {statistics.stdev(fd):.2f} | 0.100 ± 0.100 | "
             f"{statistics.mean(minutes):.1f} ± {statistics.stdev(minutes):.1f} |") in text
-    assert "| tutorial | the tutorial's | 100 | 3 |" in text
+    assert "| tutorial | the tutorial's | 100 | 3 |" in text and "| +0.00 |" in text
+    assert text.index("| hacks |") < text.index("| tutorial |"), "best classifier score first"
     assert "lowest Fréchet distance: **hacks**" in text and "highest classifier score: **hacks**" in text
     assert "Made by `make ablation ITERATIONS=100 SEEDS=3`" in text
     assert "real training images (2,000): classifier score 9.50" in text

@@ -294,12 +294,15 @@ def write_summary(lines, path, info, references=None):
     from ezgan.recipes import RECIPES as recipes
 
     finals = final_rows(lines)
-    table = ["| row | recipe | iteration | seeds | classifier score ↑ | Fréchet distance ↓ | digit KL ↓ | minutes |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for row, stats in finals.items():
+    baseline = finals.get("tutorial", {}).get("classifier_score")
+    table = ["| row | recipe | iteration | seeds | classifier score ↑ | vs tutorial | Fréchet distance ↓ | "
+             "digit KL ↓ | minutes |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row, stats in sorted(finals.items(), key=lambda item: -item[1]["classifier_score"]):
         recipe = recipes[row].describe() if row in recipes else ""
+        versus = "" if baseline is None else f"{stats['classifier_score'] - baseline:+.2f}"
         table.append(f"| {row} | {recipe} | {stats['iteration']:,} | {stats['seeds']} | "
-                     f"{stats['classifier_score']:.2f} ± {stats['classifier_score_std']:.2f} | "
+                     f"{stats['classifier_score']:.2f} ± {stats['classifier_score_std']:.2f} | {versus} | "
                      f"{stats['frechet_distance']:.2f} ± {stats['frechet_distance_std']:.2f} | "
                      f"{stats['digit_kl']:.3f} ± {stats['digit_kl_std']:.3f} | "
                      f"{stats['wall_seconds'] / 60:.1f} ± {stats['wall_seconds_std'] / 60:.1f} |")
@@ -322,8 +325,10 @@ def write_summary(lines, path, info, references=None):
         f"iterations, each scored on {info['n']:,} digits from noise seed {info['eval_seed']} by the classifier "
         f"`{info['classifier']}` (test accuracy {info['classifier_accuracy']}).",
         "",
-        "Each row's last milestone: mean ± sample standard deviation over the seeds that reached it; minutes are "
-        "the run's own training time on one thread (`milestones/times.json`), pre-training included.",
+        "Each row's last milestone, best classifier score first: mean ± sample standard deviation over the seeds "
+        "that reached it; \"vs tutorial\" is the difference of the mean classifier score from the tutorial row's; "
+        "minutes are the run's own training time on one thread (`milestones/times.json`), pre-training included, "
+        "while another run shared the machine.",
         "",
         *table,
         "",
