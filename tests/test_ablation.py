@@ -130,6 +130,13 @@ def test_csv_plot_and_summary_of_fabricated_rows(tmp_path):
                               *(f"share_{d}" for d in range(10))]
     assert (table[1]["row"], table[1]["iteration"], table[1]["wall_seconds"], table[1]["classifier_score"]) == \
         ("tutorial", "100", "200.0", "6")
+    read = ablation.read_csv(tmp_path / "ablation.csv")
+    assert [(line["row"], line["seed"], line["iteration"]) for line in read] == \
+        [(line["row"], line["seed"], line["iteration"]) for line in lines]
+    for back, line in zip(read, lines):
+        for name in ("wall_seconds", "classifier_score", "frechet_distance", "digit_kl"):
+            assert back[name] == pytest.approx(line[name], rel=1e-5), name
+        assert back["digit_shares"] == pytest.approx(line["digit_shares"], abs=1e-4)
 
     references = {"real training images (2,000)": dict(classifier_score=9.5, frechet_distance=0.5, digit_kl=0.001)}
     ablation.plot_ablation(lines, tmp_path / "ablation.png", references, title="fabricated")

@@ -227,6 +227,19 @@ def write_csv(lines, path):
                              *(f"{share:.4f}" for share in line["digit_shares"])])
 
 
+def read_csv(path):
+    """The lines ``write_csv`` wrote, numbers as numbers: what the plot and the summary are drawn from."""
+    lines = []
+    with open(path, newline="") as file:
+        for record in csv.DictReader(file):
+            lines.append(dict(row=record["row"], seed=int(record["seed"]), iteration=int(record["iteration"]),
+                              step=int(record["step"]),
+                              wall_seconds=float(record["wall_seconds"]) if record["wall_seconds"] else None,
+                              **{name: float(record[name]) for name in METRICS},
+                              digit_shares=[float(record[f"share_{d}"]) for d in range(10)]))
+    return lines
+
+
 def _number(value):
     return np.nan if value is None else float(value)
 
@@ -289,23 +302,27 @@ def final_rows(lines):
     return finals
 
 
-def write_summary(lines, path, info, references=None):
-    """OUT/summary.md: a table of each row's final mean ± std, how it was made, and which rows did best."""
-    from ezgan.recipes import RECIPES as recipes
-
-    finals = final_rows(lines)
+def summary_table(finals):
+    """summary.md's table (a list of Markdown lines) of ``final_rows``: best classifier score first."""
     baseline = finals.get("tutorial", {}).get("classifier_score")
     table = ["| row | recipe | iteration | seeds | classifier score ↑ | vs tutorial | Fréchet distance ↓ | "
              "digit KL ↓ | minutes |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row, stats in sorted(finals.items(), key=lambda item: -item[1]["classifier_score"]):
-        recipe = recipes[row].describe() if row in recipes else ""
+        recipe = RECIPES[row].describe() if row in RECIPES else ""
         versus = "" if baseline is None else f"{stats['classifier_score'] - baseline:+.2f}"
         table.append(f"| {row} | {recipe} | {stats['iteration']:,} | {stats['seeds']} | "
                      f"{stats['classifier_score']:.2f} ± {stats['classifier_score_std']:.2f} | {versus} | "
                      f"{stats['frechet_distance']:.2f} ± {stats['frechet_distance_std']:.2f} | "
                      f"{stats['digit_kl']:.3f} ± {stats['digit_kl_std']:.3f} | "
                      f"{stats['wall_seconds'] / 60:.1f} ± {stats['wall_seconds_std'] / 60:.1f} |")
+    return table
+
+
+def write_summary(lines, path, info, references=None):
+    """OUT/summary.md: a table of each row's final mean ± std, how it was made, and which rows did best."""
+    finals = final_rows(lines)
+    table = summary_table(finals)
     best = []
     if finals:
         for metric, name, pick in (("frechet_distance", "lowest Fréchet distance", min),
@@ -396,6 +413,7 @@ def main(argv=None):
         return 1
     out = pathlib.Path(args.out)
     write_csv(lines, out / "ablation.csv")
+    lines = read_csv(out / "ablation.csv")   # the plot and the summary show what the CSV holds, to its digits
     seeds = "seed 0" if args.seeds == 1 else f"seeds 0-{args.seeds - 1}"
     budget = f"{args.iterations:,} iterations, {seeds}, {args.n:,} digits per milestone"
     plot_ablation(lines, out / "ablation.png", references, title=f"Ablation: {budget}")
