@@ -30,7 +30,7 @@ SEEDS ?= 3
 ABLATION_DIR ?= $(HOME)/.cache/ezgan/ablation
 ABLATION_FLAGS ?=   # e.g. --dry-run, or --rows tutorial,dcgan (python tools/ablation.py --help)
 
-.PHONY: install run test train resume train-improved resume-improved publish-improved bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish ablation clean
+.PHONY: install run test train resume train-improved resume-improved publish-improved time-to-quality bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish ablation clean
 
 $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +87,9 @@ publish: install
 
 publish-improved: install
 	$(PY) tools/publish.py --run $(IMPROVED_DIR) --out pretrained/improved --tensorboard tensorboard/improved-run
+
+time-to-quality: install
+	$(PY) tools/time_to_quality.py
 
 ablation: install
 	$(PY) tools/ablation.py --iterations $(ITERATIONS) --seeds $(SEEDS) --runs $(ABLATION_DIR) $(ABLATION_FLAGS)

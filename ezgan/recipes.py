@@ -272,6 +272,16 @@ def dcgan_generator(z, batch_size, z_dim):
 GENERATOR_FUNCTIONS = {"tutorial": generator, "dcgan": dcgan_generator}
 
 
+def recipe_name(recipe):
+    """The recipe's name in ``RECIPES``; None for a recipe of its own."""
+    return next((name for name, known in RECIPES.items() if known == recipe), None)
+
+
+def run_recipe(state):
+    """The recipe of a run's state (run.json as a dict): the tutorial's when it names none (older runs)."""
+    return Recipe.from_dict(state["recipe"]) if state.get("recipe") else TUTORIAL
+
+
 def checkpoint_recipe(prefix):
     """The recipe a checkpoint was trained with: RECIPE_FILE, else run.json's "recipe", in its folder
     (a milestone's: the run folder above); ``TUTORIAL`` when neither says (pretrained/, old runs)."""
@@ -280,8 +290,7 @@ def checkpoint_recipe(prefix):
         if (directory / RECIPE_FILE).exists():
             return Recipe.from_dict(json.loads((directory / RECIPE_FILE).read_text()))
         if (directory / RUN_STATE).exists():
-            recipe = json.loads((directory / RUN_STATE).read_text()).get("recipe")
-            return Recipe.from_dict(recipe) if recipe else TUTORIAL
+            return run_recipe(json.loads((directory / RUN_STATE).read_text()))
     return TUTORIAL
 
 

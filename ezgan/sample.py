@@ -16,7 +16,7 @@ import tensorflow as tf
 from ezgan.checkpoints import resolve_checkpoint, restored_session
 from ezgan.hparams import BATCH_SIZE, Z_DIM
 from ezgan.paths import pretrained_dir
-from ezgan.recipes import RECIPES, checkpoint_generator, checkpoint_recipe
+from ezgan.recipes import checkpoint_generator, checkpoint_recipe, recipe_name
 from ezgan.outputs import atomic_output
 
 v1 = tf.compat.v1
@@ -111,10 +111,10 @@ def sample(n=64, seed=None, checkpoint=None):
 
 
 def checkpoint_label(checkpoint):
-    """"CHECKPOINT: NAME recipe", the checkpoint as given and its recipe's name in ``RECIPES`` (else its description)."""
+    """"CHECKPOINT: NAME recipe", the checkpoint as given and its recipe's name (else its description)."""
     prefix = resolve_checkpoint(pretrained_dir() if checkpoint is None else checkpoint)
     recipe = checkpoint_recipe(prefix)
-    name = next((name for name, known in RECIPES.items() if known == recipe), None)
+    name = recipe_name(recipe)
     shown = "pretrained" if checkpoint is None else str(checkpoint).rstrip("/")
     return f"{shown}: {name} recipe" if name else f"{shown}: {recipe.describe()}"
 

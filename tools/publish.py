@@ -41,7 +41,7 @@ from ezgan import evaluate, hparams, metrics, recipes  # noqa: E402
 from ezgan.checkpoints import (GRIDS, MILESTONES, RUN_STATE, checkpoint_step, export_model,  # noqa: E402
                                resolve_checkpoint)
 from ezgan.errors import EzganError  # noqa: E402
-from ezgan.recipes import RECIPES, TUTORIAL, Recipe, uses_fast_step  # noqa: E402
+from ezgan.recipes import RECIPES, TUTORIAL, run_recipe, uses_fast_step  # noqa: E402
 from ezgan.paths import REPO, pretrained_dir  # noqa: E402
 from ezgan.sample import Sampler, save_grid, under_label  # noqa: E402
 from ezgan.train import fixed_noise  # noqa: E402
@@ -369,17 +369,12 @@ def train_command(run, state):
     return f"ezgan train {' '.join(flags)} --checkpoint-dir {run} --logdir {run}/tensorboard"
 
 
-def run_recipe(run):
-    """The recipe in a run.json's state: the tutorial's when it names none."""
-    return Recipe.from_dict(run["recipe"]) if run.get("recipe") else TUTORIAL
-
-
 def recipe_name(recipe):
     """The recipe's name in ``RECIPES``; PublishError for a recipe of its own (no command would rebuild it)."""
-    for name, known in RECIPES.items():
-        if known == recipe:
-            return name
-    raise PublishError(f"the run's recipe ({recipe.describe()}) is none of the named ones: {', '.join(RECIPES)}")
+    name = recipes.recipe_name(recipe)
+    if name is None:
+        raise PublishError(f"the run's recipe ({recipe.describe()}) is none of the named ones: {', '.join(RECIPES)}")
+    return name
 
 
 def publish_command(run, out, tensorboard):
