@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ezgan.checkpoints import RunState
+from ezgan.paths import REPO
 from tools import ablation
 
 
@@ -162,3 +163,12 @@ def test_csv_plot_and_summary_of_fabricated_rows(tmp_path):
     assert "lowest Fréchet distance: **hacks**" in text and "highest classifier score: **hacks**" in text
     assert "Made by `make ablation ITERATIONS=100 SEEDS=3`" in text
     assert "real training images (2,000): classifier score 9.50" in text
+
+
+def test_the_committed_summary_and_the_readme_show_the_committed_csv():
+    """docs/ablation/summary.md's table is what summary_table makes of ablation.csv, and README shows it."""
+    folder = REPO / "docs" / "ablation"
+    table = ablation.summary_table(ablation.final_rows(ablation.read_csv(folder / "ablation.csv")))
+    summary = [line for line in (folder / "summary.md").read_text().splitlines() if line.startswith("|")]
+    assert summary == table
+    assert "\n".join(table) in (REPO / "README.md").read_text()
