@@ -57,11 +57,10 @@ def pace(times, iterations):
 def time_recipe(recipe, iterations, seed=0):
     """(seconds per iteration, seconds of start-up and pre-training) of ``recipe`` trained here, in a fresh process."""
     with tempfile.TemporaryDirectory() as folder:
-        command = [sys.executable, "-m", "ezgan", "train", "--seed", str(seed), "--iterations", str(iterations),
+        named = [] if recipe == TUTORIAL else ["--recipe", recipe_name(recipe)]
+        command = [sys.executable, "-m", "ezgan", "train", *named, "--seed", str(seed), "--iterations", str(iterations),
                    "--milestone-every", str(iterations // 2), "--checkpoint-every", str(iterations // 2),
                    "--checkpoint-dir", f"{folder}/run", "--logdir", f"{folder}/tensorboard"]
-        if recipe != TUTORIAL:
-            command[4:4] = ["--recipe", recipe_name(recipe)]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         times = json.loads(pathlib.Path(folder, "run", "milestones", "times.json").read_text())
     return pace(times, iterations)
