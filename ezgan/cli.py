@@ -39,7 +39,7 @@ def add_train(commands):
                    help="main-loop iterations (one D step and one G step each)")
     p.add_argument("--pretrain-steps", type=non_negative_int, default=argparse.SUPPRESS,
                    help=f"discriminator-only steps before the main loop (default: {hparams.PRETRAIN_STEPS}; "
-                        f"0 with the guided controller, which never pre-trains)")
+                        f"0 with the guided controller, which never pre-trains, or with --no-pretraining)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the initial weights, data order and noise")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --checkpoint-dir from its latest checkpoint")
@@ -71,12 +71,22 @@ def add_recipe_options(group):
                                          "smooth, beta1, leaky, dcgan, ema, hacks, ...); the switches below change it")
     add("--guided", action="store_true", help="jonbruner/ezgan's guided controller: each update only while its loss "
                                               "is above a threshold, no pre-training, real label 0.9, rates 1e-3/4e-3")
+    add("--no-pretraining", action="store_false", dest="pretrain",
+        help=f"no discriminator-only steps before the main loop (tutorial: {hparams.PRETRAIN_STEPS})")
     add("--label-smoothing", type=float, metavar="REAL_LABEL",
         help="label of real images in D's loss; 0.9 is one-sided label smoothing (tutorial: 1)")
     add("--beta1", type=float, help="Adam's beta1 for all three optimizers; DCGAN's is 0.5 (tutorial: TF's 0.9)")
     add("--leaky-relu", action="store_true", help="leaky ReLUs (slope 0.2) in the discriminator (tutorial: ReLU)")
-    add("--generator", choices=["tutorial", "dcgan"],
-        help="dcgan: dense to 7x7 maps, batch norm, two transposed convolutions to 28x28 (tutorial: the 56x56 one)")
+    add("--one-d-optimizer", action="store_true",
+        help="one Adam on the sum of D's two losses (tutorial: one optimizer per loss, real and generated)")
+    add("--minibatch-stddev", action="store_true",
+        help="D also sees how varied its batch is (ProGAN's minibatch standard deviation; against mode dropping)")
+    add("--discriminator", choices=["tutorial", "dcgan"],
+        help="dcgan: two 4x4 stride-2 convolutions, leaky ReLUs, batch norm, one dense layer (tutorial: 5x5 convolutions, "
+             "average pooling, a 1024-unit layer)")
+    add("--generator", choices=["tutorial", "dcgan", "dcgan-wide"],
+        help="dcgan: dense to 7x7 maps, batch norm, two transposed convolutions to 28x28; dcgan-wide: the same with "
+             "twice the maps (tutorial: the 56x56 one)")
     add("--ema", type=float, metavar="DECAY", dest="ema_decay",
         help="sample from a moving average of G's weights with this decay, e.g. 0.999 (tutorial: 0, off)")
     add("--d-learning-rate", type=float, help=f"Adam's rate for D (tutorial: {hparams.D_LEARNING_RATE:g})")
@@ -86,8 +96,9 @@ def add_recipe_options(group):
 def train_recipe(args):
     """The recipe of ``ezgan train``'s flags; None for the tutorial's own (its run.json then has no recipe)."""
     from ezgan.recipes import TUTORIAL, Recipe
-    switches = ("guided", "label_smoothing", "beta1", "leaky_relu", "generator", "ema_decay", "d_learning_rate",
-                "g_learning_rate")
+    switches = ("guided", "pretrain", "label_smoothing", "beta1", "one_d_optimizer", "leaky_relu", "minibatch_stddev", "discriminator",
+                "generator",
+                "ema_decay", "d_learning_rate", "g_learning_rate")
     recipe = Recipe.from_switches(getattr(args, "recipe", None),
                                   **{name: getattr(args, name, None) for name in switches})
     return None if recipe == TUTORIAL else recipe
@@ -163,9 +174,10 @@ def main(argv=None):
 
 def run_train(args):
     from ezgan.outputs import check_folder
+    from ezgan.recipes import TUTORIAL
     from ezgan.train import format_row, new_logdir, train
     recipe = train_recipe(args)
-    pretrain_steps = getattr(args, "pretrain_steps", 0 if recipe and recipe.guided else hparams.PRETRAIN_STEPS)
+    pretrain_steps = getattr(args, "pretrain_steps", (recipe or TUTORIAL).pretrain_steps)
     if args.dry_run:
         history = train(iterations=2, pretrain_steps=min(pretrain_steps, 2), seed=args.seed, logdir=None,
                         checkpoint_dir=None, summary_every=1, literal=args.literal, progress=False, recipe=recipe,

@@ -84,14 +84,16 @@ class GANGraph:
 
 def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_RATE,
                 g_learning_rate=G_LEARNING_RATE, seed=None, generator=generator, discriminator=discriminator,
-                real_label=1.0, beta1=0.9, losses_before_updates=False):
+                real_label=1.0, beta1=0.9, losses_before_updates=False, one_d_optimizer=False):
     """Build the tutorial's training graph in a new ``tf.Graph``; returns a ``GANGraph``.
 
     ``seed`` fixes the initial weights (the graph-level random seed). The rest are the tutorial's
     unless changed, as the exercises and ``ezgan.recipes`` do: the two networks (functions with
     ``ezgan.model``'s arguments), the label of real images, Adam's ``beta1`` (TF's default, 0.9),
     and ``losses_before_updates``: every trainer waits for the three losses, so a ``sess.run``
-    that fetches a loss with an update sees its value from before the update (the guided controller).
+    that fetches a loss with an update sees its value from before the update (the guided controller);
+    ``one_d_optimizer``: one Adam on the sum of D's two losses (``d_trainer_real``; ``d_trainer_fake``
+    does nothing) where the tutorial has one per loss.
     """
     if z_dim < 4 or batch_size < 1:
         raise ValueError(f"z_dim must be >= 4 and batch_size >= 1, got {z_dim} and {batch_size}")
@@ -120,9 +122,15 @@ def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_R
         d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1, use_locking=True)
         d_real_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1, use_locking=True)
         g_optimizer = v1.train.AdamOptimizer(g_learning_rate, beta1=beta1)
+        if one_d_optimizer:
+            d_real_optimizer = d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1)
         with tf.control_dependencies([d_loss_real, d_loss_fake, g_loss] if losses_before_updates else []):
-            d_trainer_fake = d_fake_optimizer.minimize(d_loss_fake, var_list=d_vars)
-            d_trainer_real = d_real_optimizer.minimize(d_loss_real, var_list=d_vars)
+            if one_d_optimizer:
+                d_trainer_real = d_real_optimizer.minimize(d_loss_real + d_loss_fake, var_list=d_vars)
+                d_trainer_fake = tf.no_op(name="d_trainer_fake")
+            else:
+                d_trainer_fake = d_fake_optimizer.minimize(d_loss_fake, var_list=d_vars)
+                d_trainer_real = d_real_optimizer.minimize(d_loss_real, var_list=d_vars)
             g_trainer = g_optimizer.minimize(g_loss, var_list=g_vars)
 
         merged = add_summaries(g_loss, d_loss_real, d_loss_fake, Gz)

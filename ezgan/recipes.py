@@ -13,11 +13,22 @@ gives it ``ezgan.graph.build_graph``'s own graph. A ``Recipe`` says what to chan
   G 4e-3); how many updates of each kind ran since the last summary goes to TensorBoard
   (``d_real_count``, ``d_fake_count``, ``g_count``). The last known losses and those counts are
   variables, so ``--resume`` carries on exactly;
+* ``pretrain``: False skips the tutorial's discriminator-only steps before the main loop;
 * ``label_smoothing``: the label of real images in D's loss (0.9: one-sided label smoothing,
   Salimans et al. 2016; generated images keep label 0 and G's target stays 1);
 * ``beta1``: Adam's beta1 for all three optimizers (0.5 as in DCGAN, Radford et al. 2015);
+* ``one_d_optimizer``: one Adam on the sum of D's two losses instead of the tutorial's two, one
+  per loss. Adam scales each optimizer's steps to the size of its own gradients, so the tutorial's
+  two push D's overall level up and down by about the same amount whatever the two losses are, and
+  nothing pulls it back when it drifts (to calling everything fake: notebooks 5, 7 and 9). One
+  optimizer steps in proportion to each error;
 * ``leaky_relu``: the discriminator with leaky ReLUs (slope 0.2), same variables as the tutorial's;
-* ``generator="dcgan"``: ``dcgan_generator`` instead of the tutorial's 56x56 one;
+* ``minibatch_stddev``: the discriminator also sees how varied its batch is (``minibatch_stddev``),
+  so that a generator drawing one kind of digit over and over gives itself away;
+* ``discriminator="dcgan"``: ``dcgan_discriminator`` (strided convolutions, leaky ReLUs, batch
+  norm) instead of the tutorial's;
+* ``generator="dcgan"``: ``dcgan_generator`` instead of the tutorial's 56x56 one (``"dcgan-wide"``: with
+  twice the maps);
 * ``ema_decay``: an exponential moving average of the generator's weights, updated after every
   G step; model checkpoints hold the averages under the weights' own names, so whatever samples
   a checkpoint (``ezgan sample``, ``ezgan evaluate``, ``ezgan curve``) uses the averages;
@@ -38,10 +49,11 @@ from ezgan import hparams
 from ezgan.checkpoints import MILESTONES, RUN_STATE
 from ezgan.errors import EzganError
 from ezgan.graph import GANGraph, build_graph
-from ezgan.model import _weights, _zeros, batch_norm, discriminator, generator
+from ezgan.model import _check_images, _weights, _zeros, batch_norm, discriminator, generator
 
 v1 = tf.compat.v1
-GENERATORS = ("tutorial", "dcgan")
+GENERATORS = ("tutorial", "dcgan", "dcgan-wide")
+DISCRIMINATORS = ("tutorial", "dcgan")
 LEAKY_SLOPE = 0.2
 RECIPE_FILE = "recipe.json"   # a checkpoint folder may carry its recipe alone; else run.json's "recipe" says
 
@@ -56,10 +68,14 @@ class RecipeError(EzganError, ValueError):
 class Recipe:
     """What to change of the tutorial's training; every default is the tutorial's."""
     guided: bool = False              # jonbruner/ezgan's controller instead of one D and one G step per iteration
+    pretrain: bool = True             # the tutorial's PRETRAIN_STEPS D-only steps first (guided never pre-trains)
     label_smoothing: float = 1.0      # the real images' label in D's loss (0.9: one-sided label smoothing)
     beta1: float = 0.9                # Adam's beta1 (TF's default, as the tutorial used it)
+    one_d_optimizer: bool = False     # one Adam on d_loss_real + d_loss_fake instead of one per loss
     leaky_relu: bool = False          # leaky ReLU (slope LEAKY_SLOPE) in D instead of ReLU
-    generator: str = "tutorial"       # "tutorial" (ezgan.model.generator) or "dcgan" (dcgan_generator)
+    minibatch_stddev: bool = False    # D also sees the batch's spread (stddev_discriminator)
+    discriminator: str = "tutorial"   # "tutorial" (ezgan.model.discriminator) or "dcgan" (dcgan_discriminator)
+    generator: str = "tutorial"       # "tutorial" (ezgan.model.generator), "dcgan" or "dcgan-wide" (dcgan_generator)
     ema_decay: float = 0.0            # 0: off; else the decay of the generator weights' moving average
     d_learning_rate: float = hparams.D_LEARNING_RATE
     g_learning_rate: float = hparams.G_LEARNING_RATE
@@ -68,8 +84,15 @@ class Recipe:
         problems = []
         if not 0 < self.label_smoothing <= 1:
             problems.append(f"the real label (label_smoothing) must be in (0, 1], got {self.label_smoothing}")
+        if self.guided and self.one_d_optimizer:
+            problems.append("the guided controller steps D on real and on generated images apart: it needs the "
+                            "tutorial's two D optimizers, not one_d_optimizer")
         if not 0 <= self.beta1 < 1:
             problems.append(f"beta1 must be in [0, 1), got {self.beta1}")
+        if self.discriminator not in DISCRIMINATORS:
+            problems.append(f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {self.discriminator!r}")
+        if self.discriminator == "dcgan" and self.leaky_relu:
+            problems.append("the dcgan discriminator has leaky ReLUs already: leave leaky_relu out")
         if self.generator not in GENERATORS:
             problems.append(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
         if not 0 <= self.ema_decay < 1:
@@ -82,9 +105,15 @@ class Recipe:
 
     @property
     def tutorial_graph(self):
-        """True when ``build_graph`` builds this recipe (it differs from the tutorial's in learning rates at most)."""
-        return dataclasses.replace(self, d_learning_rate=TUTORIAL.d_learning_rate,
+        """True when ``build_graph`` builds this recipe (it differs from the tutorial's in learning rates or
+        pre-training at most)."""
+        return dataclasses.replace(self, d_learning_rate=TUTORIAL.d_learning_rate, pretrain=TUTORIAL.pretrain,
                                    g_learning_rate=TUTORIAL.g_learning_rate) == TUTORIAL
+
+    @property
+    def pretrain_steps(self):
+        """The discriminator-only steps ``ezgan train`` runs first unless told (``--pretrain-steps``)."""
+        return hparams.PRETRAIN_STEPS if self.pretrain and not self.guided else 0
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -117,8 +146,12 @@ class Recipe:
     def describe(self):
         """What differs from the tutorial, in words ("the tutorial's" for the tutorial itself)."""
         words = {"guided": lambda v: "guided controller" if v else "no controller",
+                 "pretrain": lambda v: "D pre-training" if v else "no D pre-training",
                  "label_smoothing": lambda v: f"real label {v:g}", "beta1": lambda v: f"Adam beta1 {v:g}",
+                 "one_d_optimizer": lambda v: "one D optimizer" if v else "two D optimizers",
                  "leaky_relu": lambda v: "leaky-ReLU D" if v else "ReLU D",
+                 "minibatch_stddev": lambda v: "batch-spread D" if v else "no batch spread",
+                 "discriminator": lambda v: f"{v} discriminator",
                  "generator": lambda v: f"{v} generator", "ema_decay": lambda v: f"EMA of G {v:g}" if v else "no EMA",
                  "d_learning_rate": lambda v: f"D rate {v:g}", "g_learning_rate": lambda v: f"G rate {v:g}"}
         changed = [words[key](value) for key, value in self.to_dict().items() if getattr(TUTORIAL, key) != value]
@@ -128,6 +161,10 @@ class Recipe:
 TUTORIAL = Recipe()
 # jonbruner/ezgan's gan-controlled.py: what --guided brings besides the controller itself.
 GUIDED = dict(guided=True, label_smoothing=0.9, d_learning_rate=1e-3, g_learning_rate=4e-3)
+# DCGAN's own recipe (Radford et al. 2015): both networks (the generator at DCGAN's MNIST width), Adam 2e-4 with
+# beta1 0.5, one D optimizer, no pre-training.
+DCGAN_RECIPE = dict(discriminator="dcgan", generator="dcgan-wide", beta1=0.5, d_learning_rate=2e-4,
+                    g_learning_rate=2e-4, one_d_optimizer=True, pretrain=False)
 HACKS = dict(label_smoothing=0.9, beta1=0.5, leaky_relu=True, generator="dcgan", ema_decay=0.999)
 RECIPES = {
     "tutorial": TUTORIAL,
@@ -144,6 +181,15 @@ RECIPES = {
     # Added after the first two seeds: guided led every row and the DCGAN generator's iterations were
     # the cheapest (a fifth of the tutorial generator's time), and guided+dcgan+ema collapsed on seed 0.
     "guided+dcgan": Recipe(**GUIDED, generator="dcgan"),
+    # Added after the rows above, from what their curves and longer single runs showed: the tutorial's two D
+    # optimizers leave D's overall level adrift (one-d), digit shares drift towards 3s (spread), and only a
+    # DCGAN discriminator let a generator keep improving past a score of about 4.5 (dcgan-d, dcgan-recipe).
+    "one-d": Recipe(one_d_optimizer=True),
+    "spread": Recipe(minibatch_stddev=True),
+    "no-pretraining": Recipe(pretrain=False),
+    "dcgan-d": Recipe(discriminator="dcgan"),
+    "dcgan-recipe+ema": Recipe(**DCGAN_RECIPE, ema_decay=0.999),
+    "dcgan-recipe+ema+spread": Recipe(**DCGAN_RECIPE, ema_decay=0.999, minibatch_stddev=True),
 }
 
 
@@ -233,18 +279,93 @@ class GuidedController:
 
 # 3. The networks ------------------------------------------------------------------------------------------
 
+def leaky_relu(layer, slope=LEAKY_SLOPE):
+    return tf.nn.leaky_relu(layer, slope)
+
+
 def leaky_discriminator(images, reuse_variables=None, slope=LEAKY_SLOPE):
     """``ezgan.model.discriminator`` with leaky ReLUs (slope ``slope``): the same layers and variables d_w1 ... d_b4."""
-    return discriminator(images, reuse_variables, activation=lambda layer: tf.nn.leaky_relu(layer, slope))
+    return discriminator(images, reuse_variables, activation=lambda layer: leaky_relu(layer, slope))
+
+
+SPREAD_EPSILON = 1e-8   # under the square root: the gradient of sqrt is infinite at 0 (a batch of identical images)
+
+
+def minibatch_stddev(maps):
+    """``maps`` (batch, h, w, c) with one more map: the batch's spread, the same number at every position.
+
+    The spread is the standard deviation over the batch of each of the h*w*c features, averaged
+    (ProGAN's minibatch standard deviation, Karras et al. 2018). D judges a whole batch of real or
+    of generated images at a time (``ezgan.graph``), so a generator that draws the same few digits
+    over and over makes batches less varied than real ones, and D can see it: mode dropping
+    becomes something D can punish, where one image at a time it cannot.
+    """
+    _, variance = tf.nn.moments(maps, axes=[0])
+    spread = tf.reduce_mean(tf.sqrt(variance + SPREAD_EPSILON))
+    return tf.concat([maps, tf.fill(tf.concat([tf.shape(maps)[:-1], [1]], 0), spread)], axis=-1)
+
+
+def stddev_discriminator(images, reuse_variables=None, activation=tf.nn.relu):
+    """The tutorial's discriminator with ``minibatch_stddev``'s map after its two conv layers (variables d_w1 ... d_b4).
+
+    The layers are ``ezgan.model.discriminator``'s, but the fully connected layer takes 7x7x65
+    inputs: d_w3 is (3185, 1024), not (3136, 1024), so its checkpoints do not restore into the
+    tutorial's graph. With d_w3's rows of the extra map at zero it computes the tutorial's logits
+    (a test pins this).
+    """
+    _check_images(images)
+    with v1.variable_scope(v1.get_variable_scope(), reuse=reuse_variables):
+        maps = images
+        for layer, (channels_in, channels_out) in enumerate([(1, 32), (32, 64)], start=1):
+            w, b = _weights(f"d_w{layer}", [5, 5, channels_in, channels_out]), _zeros(f"d_b{layer}", [channels_out])
+            maps = activation(tf.nn.bias_add(tf.nn.conv2d(maps, w, strides=1, padding="SAME"), b))
+            maps = tf.nn.avg_pool2d(maps, ksize=2, strides=2, padding="SAME")
+        features = tf.reshape(minibatch_stddev(maps), [-1, 7 * 7 * 65])
+        hidden = activation(tf.nn.bias_add(tf.matmul(features, _weights("d_w3", [7 * 7 * 65, 1024])),
+                                           _zeros("d_b3", [1024])))
+        return tf.nn.bias_add(tf.matmul(hidden, _weights("d_w4", [1024, 1])), _zeros("d_b4", [1]))
+
+
+def dcgan_discriminator(images, reuse_variables=None, spread=False):
+    """Images (batch, 28, 28, 1) -> one logit per image, DCGAN style (variables d_dc_*).
+
+    A 4x4 stride-2 convolution to 14x14x64 and a leaky ReLU; a 4x4 stride-2 convolution to 7x7x128,
+    batch norm (``ezgan.model.batch_norm``: the batch's own statistics; D sees real and generated
+    batches apart, as DCGAN's does) and a leaky ReLU; a dense layer to one logit. Strided
+    convolutions instead of average pooling, and no 1024-unit layer: a tenth of the tutorial
+    discriminator's weights. ``spread``: ``minibatch_stddev``'s map before the dense layer.
+    """
+    _check_images(images)
+    with v1.variable_scope(v1.get_variable_scope(), reuse=reuse_variables):
+        d1 = tf.nn.conv2d(images, _weights("d_dc_w1", [4, 4, 1, 64]), strides=2, padding="SAME")
+        d1 = leaky_relu(tf.nn.bias_add(d1, _zeros("d_dc_b1", [64])))
+        d2 = tf.nn.conv2d(d1, _weights("d_dc_w2", [4, 4, 64, 128]), strides=2, padding="SAME")
+        d2 = leaky_relu(batch_norm(d2, "d_dc_bn2"))
+        if spread:
+            d2 = minibatch_stddev(d2)
+        features = tf.reshape(d2, [-1, 7 * 7 * d2.shape[-1]])
+        return tf.nn.bias_add(tf.matmul(features, _weights("d_dc_w3", [7 * 7 * d2.shape[-1], 1])),
+                              _zeros("d_dc_b3", [1]))
+
+
+def recipe_discriminator(recipe):
+    """The discriminator function (``discriminator``'s signature) of ``recipe``."""
+    if recipe.discriminator == "dcgan":
+        return lambda images, reuse_variables=None: dcgan_discriminator(images, reuse_variables,
+                                                                       recipe.minibatch_stddev)
+    if recipe.minibatch_stddev:
+        activation = leaky_relu if recipe.leaky_relu else tf.nn.relu
+        return lambda images, reuse_variables=None: stddev_discriminator(images, reuse_variables, activation)
+    return leaky_discriminator if recipe.leaky_relu else discriminator
 
 
 DCGAN_CHANNELS = 64   # maps of the 7x7 layer (DCGAN's MNIST models use 128; 64 keeps G about as cheap as D on a CPU)
 
 
-def dcgan_generator(z, batch_size, z_dim):
+def dcgan_generator(z, batch_size, z_dim, channels=DCGAN_CHANNELS):
     """Noise z (batch, z_dim) -> images (batch, 28, 28, 1) in (0, 1), DCGAN style (variables g_dc_*).
 
-    A dense layer to 7x7 maps of DCGAN_CHANNELS, batch norm, ReLU; a 4x4 stride-2 transposed
+    A dense layer to 7x7 maps of ``channels``, batch norm, ReLU; a 4x4 stride-2 transposed
     convolution to 14x14 (half the maps), batch norm, ReLU; a 4x4 stride-2 transposed convolution
     to 28x28x1 and a sigmoid. 4x4 kernels, a multiple of the stride, overlap evenly: no
     checkerboard (Odena et al. 2016). No biases before batch norm (its beta is the bias).
@@ -258,7 +379,7 @@ def dcgan_generator(z, batch_size, z_dim):
     """
     if z.shape.rank != 2 or z.shape[-1] != z_dim:
         raise ValueError(f"generator expects z shaped (batch, {z_dim}), got {z.shape}")
-    channels, batch = DCGAN_CHANNELS, tf.shape(z)[0]
+    batch = tf.shape(z)[0]
     g_dc_w1 = _weights("g_dc_w1", [z_dim, 7 * 7 * channels])
     g1 = tf.nn.relu(batch_norm(tf.reshape(tf.matmul(z, g_dc_w1), [-1, 7, 7, channels]), "g_dc_bn1"))
     g_dc_w2 = _weights("g_dc_w2", [4, 4, channels // 2, channels])   # transposed: [height, width, out, in]
@@ -269,7 +390,15 @@ def dcgan_generator(z, batch_size, z_dim):
     return tf.sigmoid(tf.nn.bias_add(tf.reshape(g3, [-1, 28, 28, 1]), g_dc_b3))
 
 
-GENERATOR_FUNCTIONS = {"tutorial": generator, "dcgan": dcgan_generator}
+DCGAN_WIDTHS = {"dcgan": DCGAN_CHANNELS, "dcgan-wide": 2 * DCGAN_CHANNELS}   # maps of the 7x7 layer
+
+
+def wide_dcgan_generator(z, batch_size, z_dim):
+    """``dcgan_generator`` with twice the maps, DCGAN's own width for MNIST: more room to draw clean strokes."""
+    return dcgan_generator(z, batch_size, z_dim, channels=DCGAN_WIDTHS["dcgan-wide"])
+
+
+GENERATOR_FUNCTIONS = {"tutorial": generator, "dcgan": dcgan_generator, "dcgan-wide": wide_dcgan_generator}
 
 
 def recipe_name(recipe):
@@ -321,8 +450,9 @@ def build_recipe_graph(recipe=TUTORIAL, seed=None, z_dim=hparams.Z_DIM, batch_si
     if recipe.tutorial_graph:
         return build_graph(z_dim, batch_size, *rates, seed)
     gan = build_graph(z_dim, batch_size, *rates, seed, generator=GENERATOR_FUNCTIONS[recipe.generator],
-                      discriminator=leaky_discriminator if recipe.leaky_relu else discriminator,
-                      real_label=recipe.label_smoothing, beta1=recipe.beta1, losses_before_updates=recipe.guided)
+                      discriminator=recipe_discriminator(recipe),
+                      real_label=recipe.label_smoothing, beta1=recipe.beta1, losses_before_updates=recipe.guided,
+                      one_d_optimizer=recipe.one_d_optimizer)
     parts = {field.name: getattr(gan, field.name) for field in dataclasses.fields(gan)}
     with gan.graph.as_default():
         saved = {var.op.name: var for var in gan.model_variables}

@@ -97,6 +97,20 @@ def open_run_folder(directory, resume=False, overwrite=False):
         lock.close()
 
 
+def check_finite_weights(where, names, finite):
+    """Raise ``TrainingDiverged`` if any variable is not finite: ``finite`` holds one flag per name.
+
+    The losses alone can miss it: some CPU kernels (TensorFlow's fused convolution with ReLU, on
+    AVX-512 machines) turn a NaN into 0, so a discriminator whose weights are NaN can still give
+    finite losses.
+    """
+    bad = [name for name, ok in zip(names, finite) if not ok]
+    if bad:
+        shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+        raise TrainingDiverged(f"training diverged at {where}: {shown} not finite; "
+                               f"nothing after the last good checkpoint was saved")
+
+
 def check_finite(where, **losses):
     """Raise ``TrainingDiverged`` if any of ``losses`` is NaN or infinite."""
     for name, value in losses.items():

@@ -21,7 +21,7 @@ from ezgan.checkpoints import GRIDS, RunCheckpoints, RunState
 from ezgan.graph import build_graph
 from ezgan.mnist import read_data_sets
 from ezgan.recipes import Recipe, build_recipe_graph, guided_controller, uses_fast_step
-from ezgan.runfiles import check_finite, open_run_folder
+from ezgan.runfiles import check_finite, check_finite_weights, open_run_folder
 from ezgan.sample import generate, save_grid
 from ezgan.tfsetup import session_config
 
@@ -140,6 +140,8 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
         pretrain, iterate = _steps(gan, literal or bool(networks) or not uses_fast_step(recipe))
         guided = guided_controller(gan)   # None unless the recipe is guided
         checkpoints = RunCheckpoints(gan, checkpoint_dir, keep_checkpoints) if checkpoint_dir else None
+        with gan.graph.as_default():   # checked before every checkpoint: a loss can hide a NaN weight
+            weights_finite = [tf.reduce_all(tf.math.is_finite(var)) for var in gan.model_variables]
         history = []
         with v1.Session(graph=gan.graph, config=session_config(threads)) as sess:
             if resume:
@@ -199,6 +201,8 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
                         if i % summary_every:   # no row checked this iteration: check the losses before saving
                             check_finite(f"iteration {i}", **dict(zip(LOSSES, sess.run(
                                 [getattr(gan, name) for name in LOSSES], {gan.x: real, gan.z: z_summary}))))
+                        check_finite_weights(f"iteration {i}", [var.op.name for var in gan.model_variables],
+                                             sess.run(weights_finite))
                         checkpoint(milestone)
                         if progress and history:
                             bar.write(format_row(history[-1], total - state.pretrain_steps))

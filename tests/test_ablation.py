@@ -172,3 +172,29 @@ def test_the_committed_summary_and_the_readme_show_the_committed_csv():
     summary = [line for line in (folder / "summary.md").read_text().splitlines() if line.startswith("|")]
     assert summary == table
     assert "\n".join(table) in (REPO / "README.md").read_text()
+
+
+def test_added_rows_join_the_other_rows_of_the_existing_csv(tmp_path, monkeypatch):
+    """--add-rows trains and scores only --rows; the CSV keeps every other row's lines (a row scored again replaces
+    its old lines). Without it, the CSV holds the rows of this command alone."""
+    existing = fabricated_lines()
+    ablation.write_csv(existing, tmp_path / "ablation.csv")
+    new = [dict(line, row="smooth") for line in existing if line["row"] == "tutorial"]
+    replaced = [dict(line, classifier_score=1.5) for line in existing if line["row"] == "hacks"]
+    references = {"real training images (2,000)": dict(classifier_score=9.5, frechet_distance=0.5, digit_kl=0.001)}
+    monkeypatch.setattr(ablation, "score_runs", lambda runs, n, seed, classifier: (
+        [line for line in new + replaced if line["row"] in {run.row for run in runs}], references,
+        {"test_accuracy": 0.99, "checkpoint": str(REPO / "pretrained" / "classifier" / "classifier.ckpt")}))
+    common = ["--iterations", "100", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path), "--score-only"]
+
+    assert ablation.main([*common, "--rows", "smooth,hacks", "--add-rows"]) == 0
+    merged = ablation.read_csv(tmp_path / "ablation.csv")
+    assert sorted({line["row"] for line in merged}) == ["hacks", "smooth", "tutorial"]
+    assert len(merged) == len(existing) + len(new)
+    assert {line["classifier_score"] for line in merged if line["row"] == "hacks"} == {1.5}
+    assert "| smooth | real label 0.9 |" in (tmp_path / "summary.md").read_text()
+
+    assert ablation.main([*common, "--rows", "smooth"]) == 0
+    assert {line["row"] for line in ablation.read_csv(tmp_path / "ablation.csv")} == {"smooth"}
+    assert "Made by `python tools/ablation.py --iterations 100 --seeds 3 --rows smooth`" in \
+        (tmp_path / "summary.md").read_text()

@@ -35,7 +35,7 @@ from ezgan.paths import REPO
 
 v1 = tf.compat.v1
 SERIES = ["00_overview", "01_loading_mnist", "02_discriminator", "03_generator", "04_losses", "05_optimizers_and_tensorboard",
-          "06_training", "07_pretrained_model", "08_training_difficulties"]
+          "06_training", "07_pretrained_model", "08_training_difficulties", "09_beyond_the_tutorial"]
 REBUILD_TAG = "rebuild"
 
 

@@ -297,3 +297,34 @@ def test_the_training_command_names_the_recipe_and_only_flags_that_differ_from_i
         "ezgan train --recipe guided --seed 0 --iterations 30000 --checkpoint-dir RUN --logdir RUN/tensorboard")
     assert publish.train_command("RUN", dict(guided, recipe=None, pretrain_steps=300, iterations=100_000)) == (
         "ezgan train --seed 0 --checkpoint-dir RUN --logdir RUN/tensorboard")
+    dcgan = dict(guided, recipe=RECIPES["dcgan-recipe+ema+spread"].to_dict())   # no pre-training: its own default
+    assert publish.train_command("RUN", dcgan) == ("ezgan train --recipe dcgan-recipe+ema+spread --seed 0 "
+                                                   "--iterations 30000 --checkpoint-dir RUN --logdir RUN/tensorboard")
+    assert "--pretrain-steps 300" in publish.train_command("RUN", dict(dcgan, pretrain_steps=300))
+
+
+def test_the_card_of_dcgans_recipe_names_each_of_its_changes(tmp_path):
+    fake_pretrained(tmp_path, recipe=RECIPES["dcgan-recipe+ema+spread"], out="pretrained/improved",
+                    publish_command="make publish-improved")
+    card = publish.render_model_card(tmp_path)
+    for change in ("**No discriminator pre-training**", "**One Adam optimizer for D", "**D sees the spread of its batch**",
+                   "`ezgan.recipes.dcgan_discriminator`", "`ezgan.recipes.wide_dcgan_generator`", "7×7×128 maps",
+                   "**Adam β1 = 0.5**", "**Sampled from a moving average", "the discriminator's one update"):
+        assert change in card, change
+    assert "both discriminator updates" not in card and "{" not in card
+
+
+def test_the_readme_compares_the_two_bundled_models_with_their_own_evaluations():
+    """README's table of the two models shows each model's evaluation.json (written by make publish[-improved])."""
+    rows = []
+    for folder in (REPO / "pretrained", REPO / "pretrained" / "improved"):
+        evaluation = json.loads((folder / "evaluation.json").read_text())
+        rows.append(evaluation["rows"][evaluation["checkpoint"]])
+    tutorial, improved = rows
+    readme = (REPO / "README.md").read_text()
+    assert f"| classifier score ↑ | {tutorial['classifier_score']:.2f} | {improved['classifier_score']:.2f} |" in readme
+    assert f"| KL(digit shares ‖ uniform) ↓ | {tutorial['digit_kl']:.4f} | {improved['digit_kl']:.4f} |" in readme
+    assert f"| Fréchet distance ↓ | {tutorial['frechet_distance']:.1f} | {improved['frechet_distance']:.1f} |" in readme
+    for row in rows:
+        shares = np.array(row["digit_shares"])
+        assert f"{shares.min():.1%} ({shares.argmin()}s) to {shares.max():.1%} ({shares.argmax()}s)" in readme

@@ -20,7 +20,8 @@ from ezgan.cli import parser, train_recipe
 from ezgan.graph import GANGraph, build_graph, split_variables
 from ezgan.model import discriminator
 from ezgan.recipes import (RECIPES, TUTORIAL, GuidedController, Recipe, RecipeError, build_recipe_graph,
-                           checkpoint_recipe, dcgan_generator, guided_updates, leaky_discriminator)
+                           checkpoint_recipe, dcgan_generator, guided_updates, leaky_discriminator,
+                           minibatch_stddev, stddev_discriminator, dcgan_discriminator)
 from ezgan.sample import sample
 from ezgan.train import train
 
@@ -132,8 +133,18 @@ def test_the_command_line_flags_make_the_recipe():
     assert recipe_of("--guided") == RECIPES["guided"]
     assert recipe_of("--label-smoothing", "0.9", "--beta1", "0.5", "--leaky-relu", "--generator", "dcgan",
                      "--ema", "0.999") == RECIPES["hacks"]
+    assert recipe_of("--one-d-optimizer", "--minibatch-stddev") == Recipe(one_d_optimizer=True, minibatch_stddev=True)
+    assert recipe_of("--no-pretraining", "--discriminator", "dcgan") == Recipe(pretrain=False, discriminator="dcgan")
+
     assert recipe_of("--recipe", "dcgan", "--d-learning-rate", "2e-4", "--g-learning-rate", "2e-4") == \
         Recipe(generator="dcgan", d_learning_rate=2e-4, g_learning_rate=2e-4)
+
+
+def test_pre_training_is_the_tutorials_unless_the_recipe_says():
+    assert (TUTORIAL.pretrain_steps, RECIPES["guided"].pretrain_steps, RECIPES["no-pretraining"].pretrain_steps,
+            RECIPES["dcgan-recipe+ema+spread"].pretrain_steps) == (300, 0, 0, 0)
+    assert Recipe(pretrain=False).tutorial_graph   # the same graph: only the schedule differs
+    assert not RECIPES["dcgan-d"].tutorial_graph
 
 
 def test_checkpoint_recipe_reads_the_run_folder(tmp_path):
@@ -202,6 +213,122 @@ def test_leaky_discriminator_has_the_tutorials_variables_and_slope_zero_is_relu(
             relu_out, leaky_out, as_relu_out = sess.run([relu, leaky, as_relu], {x: images})
     np.testing.assert_allclose(as_relu_out, relu_out, rtol=1e-6, atol=1e-7)
     assert np.abs(leaky_out - relu_out).max() > 1e-4
+
+
+def test_stddev_discriminator_is_the_tutorials_when_the_spread_map_has_no_weight(mnist):
+    """Built from the same d_w1 ... d_b4, with d_w3's rows of the extra map at zero, its logits are the tutorial's."""
+    images = mnist.test.images[:8].reshape(8, 28, 28, 1)
+    with tf.Graph().as_default() as graph:
+        v1.set_random_seed(1)
+        x = v1.placeholder(tf.float32, [None, 28, 28, 1])
+        with v1.variable_scope("tutorial"):
+            tutorial = discriminator(x)
+        with v1.variable_scope("spread"):
+            spread = stddev_discriminator(x)
+        variables = {v.op.name: v for v in v1.global_variables()}
+        assert sorted(variables) == sorted(f"{scope}/d_{kind}{layer}" for scope in ("tutorial", "spread")
+                                           for kind in "wb" for layer in range(1, 5))
+        assert variables["spread/d_w3"].shape == (7 * 7 * 65, 1024)
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            for name in ("d_w1", "d_b1", "d_w2", "d_b2", "d_b3", "d_w4", "d_b4"):
+                variables[f"spread/{name}"].load(sess.run(variables[f"tutorial/{name}"]), sess)
+            # Flattened 7x7x65 features: position-major, the spread map last at each position.
+            w3 = sess.run(variables["tutorial/d_w3"]).reshape(49, 64, 1024)
+            variables["spread/d_w3"].load(np.concatenate([w3, np.zeros((49, 1, 1024), np.float32)], 1)
+                                          .reshape(-1, 1024), sess)
+            tutorial_out, spread_out = sess.run([tutorial, spread], {x: images})
+            variables["spread/d_w3"].load(np.concatenate([w3, np.ones((49, 1, 1024), np.float32)], 1)
+                                          .reshape(-1, 1024), sess)
+            weighted_out = sess.run(spread, {x: images})
+    np.testing.assert_allclose(spread_out, tutorial_out, rtol=1e-5, atol=1e-6)
+    assert np.abs(weighted_out - tutorial_out).max() > 1e-3   # once weighted, the map changes the logits
+
+
+def test_minibatch_stddev_measures_the_spread_of_the_batch():
+    maps = np.random.default_rng(0).normal(0, 2.0, (500, 3, 3, 4)).astype(np.float32)
+    with tf.Graph().as_default(), v1.Session() as sess:
+        varied, same = sess.run([minibatch_stddev(tf.constant(maps)),
+                                 minibatch_stddev(tf.constant(np.repeat(maps[:1], 50, axis=0)))])
+    assert varied.shape == (500, 3, 3, 5) and same.shape == (50, 3, 3, 5)
+    np.testing.assert_array_equal(varied[..., :4], maps)              # the maps themselves pass unchanged
+    assert np.ptp(varied[..., 4]) == 0 and abs(varied[0, 0, 0, 4] - 2.0) < 0.1   # one number: the stddev
+    assert same[0, 0, 0, 4] < 1e-3                                    # a batch of one image repeated: no spread
+
+
+def test_the_recipe_picks_the_discriminator():
+    for recipe, layer, wanted_shape, leaky in [
+            (Recipe(minibatch_stddev=True), "d_w3", (3185, 1024), False), (Recipe(leaky_relu=True), "d_w3", (3136, 1024), True),
+            (Recipe(minibatch_stddev=True, leaky_relu=True), "d_w3", (3185, 1024), True),
+            (Recipe(discriminator="dcgan"), "d_dc_w3", (7 * 7 * 128, 1), True),
+            (Recipe(discriminator="dcgan", minibatch_stddev=True), "d_dc_w3", (7 * 7 * 129, 1), True)]:
+        gan = build_recipe_graph(recipe, seed=0)
+        with gan.graph.as_default():
+            shapes = {v.op.name: tuple(v.shape) for v in v1.global_variables()}
+            has_leaky = any(op.type == "LeakyRelu" for op in gan.graph.get_operations())
+        assert shapes[layer] == wanted_shape, recipe
+        assert has_leaky == leaky, recipe
+        d_names = {v.op.name for v in gan.d_vars}
+        assert layer in d_names and all(name.startswith("d_") for name in d_names), recipe   # D's optimizers train it
+
+
+def test_dcgan_discriminator_gives_one_logit_per_image_from_its_own_variables(mnist):
+    images = mnist.test.images[:6].reshape(6, 28, 28, 1)
+    with tf.Graph().as_default() as graph:
+        x = v1.placeholder(tf.float32, [None, 28, 28, 1])
+        logits = dcgan_discriminator(x)
+        again = dcgan_discriminator(x, reuse_variables=True)
+        trainable = sorted(v.op.name for v in v1.trainable_variables())
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            first, second = sess.run([logits, again], {x: images})
+    assert trainable == ["d_dc_b1", "d_dc_b3", "d_dc_bn2/beta", "d_dc_w1", "d_dc_w2", "d_dc_w3"]
+    assert first.shape == (6, 1)
+    np.testing.assert_array_equal(first, second)   # the second copy shares the first one's weights
+    with pytest.raises(RecipeError, match="leaky ReLUs already"):
+        Recipe(discriminator="dcgan", leaky_relu=True)
+    with pytest.raises(RecipeError, match="discriminator must be one of"):
+        Recipe(discriminator="big")
+
+
+def _first_d_step(recipe, images, noise):
+    """(the change of every D variable after one d_trainer_real + d_trainer_fake run, D's gradients of each loss)."""
+    gan = build_recipe_graph(recipe, seed=3)
+    with gan.graph.as_default():
+        grads = [tf.gradients(loss, gan.d_vars) for loss in (gan.d_loss_real, gan.d_loss_fake)]
+    with v1.Session(graph=gan.graph) as sess:
+        sess.run(gan.init)
+        feed = {gan.x: images, gan.z: noise}
+        before, (grad_real, grad_fake) = sess.run(gan.d_vars), sess.run(grads, feed)
+        sess.run([gan.d_trainer_real, gan.d_trainer_fake], feed)
+        moved = [after - start for after, start in zip(sess.run(gan.d_vars), before)]
+    return moved, grad_real, grad_fake
+
+
+def adam_first_step(gradient, rate, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    """TF1 Adam's first update of a variable with this gradient: about -rate * sign(gradient), whatever its size."""
+    rate_t = rate * np.sqrt(1 - beta2) / (1 - beta1)
+    return -rate_t * (1 - beta1) * gradient / (np.sqrt(1 - beta2) * np.abs(gradient) + epsilon)
+
+
+def test_one_d_optimizer_steps_on_the_sum_of_the_two_losses(mnist):
+    """One optimizer: one Adam step on g_real + g_fake, at most the rate. The tutorial's two take a full-size step
+    each, however small one of the two gradients is: up to twice the rate. (Which of the tutorial's two reads the
+    weights first is up to TensorFlow, so only their sizes are checked.)"""
+    images = mnist.test.images[:50].reshape(50, 28, 28, 1)
+    noise = np.random.default_rng(0).normal(0, 1, (50, 100)).astype(np.float32)
+    rate = 2e-4
+    moved, grad_real, grad_fake = _first_d_step(Recipe(one_d_optimizer=True, d_learning_rate=rate), images, noise)
+    for step, g_real, g_fake in zip(moved, grad_real, grad_fake):
+        np.testing.assert_allclose(step, adam_first_step(g_real + g_fake, rate), rtol=0, atol=0.02 * rate)
+    assert max(np.abs(step).max() for step in moved) < 1.01 * rate
+    moved, _, _ = _first_d_step(Recipe(d_learning_rate=rate), images, noise)   # the tutorial's two optimizers
+    assert max(np.abs(step).max() for step in moved) > 1.9 * rate
+
+
+def test_one_d_optimizer_is_refused_with_the_guided_controller():
+    with pytest.raises(RecipeError, match="one_d_optimizer"):
+        Recipe(guided=True, one_d_optimizer=True)
 
 
 def test_label_smoothing_is_the_real_label_of_d_loss_real():

@@ -1,4 +1,6 @@
 """tools/time_to_quality.py without training: which milestone counts, and the pace from a timing run's clock."""
+import json
+
 import pytest
 
 from tools import time_to_quality
@@ -19,3 +21,15 @@ def test_the_pace_is_measured_between_the_two_milestones():
     per_iteration, before = time_to_quality.pace({"500": 130.0, "400": 80.0}, 200)
     assert per_iteration == pytest.approx(0.5)
     assert before == pytest.approx(30.0)   # 80 s at the half-way milestone, less its 100 iterations at 0.5 s
+
+
+def test_the_readme_shows_the_committed_timing():
+    """README's time-to-quality rows are docs/time_to_quality.json's (make time-to-quality)."""
+    from ezgan.paths import REPO
+
+    result = json.loads((REPO / "docs" / "time_to_quality.json").read_text())
+    readme = (REPO / "README.md").read_text()
+    assert {row["model"] for row in result["models"]} == {"pretrained", "pretrained/improved"}
+    for row in result["models"]:
+        assert (f"| `{row['model']}` | {row['recipe']} | {row['best_score']:.2f} at iteration {row['iteration']:,} | "
+                f"{row['seconds_per_iteration']:.3f} | {row['minutes']:.0f} |") in readme

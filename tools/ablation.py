@@ -3,6 +3,7 @@
     make ablation ITERATIONS=10000 SEEDS=3          (or: python tools/ablation.py --iterations 10000 --seeds 3)
     python tools/ablation.py --iterations 10000 --dry-run           the plan: every run, its state, its command
     python tools/ablation.py --iterations 10000 --rows tutorial,dcgan   only these rows (ezgan.recipes.RECIPES)
+    python tools/ablation.py --iterations 1000 --rows spread --add-rows   a new row joins the CSV's others
 
 1. ``train_all``: every (row, seed) is ``ezgan train --recipe ROW --seed S --iterations N`` with a
    milestone every N/10 iterations, in RUNS/ROW-sS (RUNS: ~/.cache/ezgan/ablation/N-iterations by
@@ -382,6 +383,9 @@ def parse_args(argv=None):
     parser.add_argument("--n", type=int, default=2000, help="digits scored per milestone")
     parser.add_argument("--eval-seed", type=int, default=0, help="noise seed of the scored digits")
     parser.add_argument("--classifier", default=None, help="classifier checkpoint (default: pretrained/classifier)")
+    parser.add_argument("--add-rows", action="store_true",
+                        help="keep the other rows' lines of the existing ablation.csv (runs are independent: a new "
+                             "row joins the table without training the others again)")
     parser.add_argument("--score-only", action="store_true", help="train nothing: score the runs there are")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     args = parser.parse_args(argv)
@@ -412,13 +416,15 @@ def main(argv=None):
         print("ablation: no milestones to score yet", file=sys.stderr)
         return 1
     out = pathlib.Path(args.out)
+    if args.add_rows and (out / "ablation.csv").exists():
+        lines = [line for line in read_csv(out / "ablation.csv") if line["row"] not in rows] + lines
     write_csv(lines, out / "ablation.csv")
     lines = read_csv(out / "ablation.csv")   # the plot and the summary show what the CSV holds, to its digits
     seeds = "seed 0" if args.seeds == 1 else f"seeds 0-{args.seeds - 1}"
     budget = f"{args.iterations:,} iterations, {seeds}, {args.n:,} digits per milestone"
     plot_ablation(lines, out / "ablation.png", references, title=f"Ablation: {budget}")
     command = f"make ablation ITERATIONS={args.iterations} SEEDS={args.seeds}"
-    if args.rows != ",".join(RECIPES):
+    if {line["row"] for line in lines} != set(RECIPES):
         command = f"python tools/ablation.py --iterations {args.iterations} --seeds {args.seeds} --rows {args.rows}"
     accuracy = classifier["test_accuracy"]
     info = dict(command=command, date=datetime.date.today().isoformat(),

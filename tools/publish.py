@@ -362,7 +362,7 @@ def train_command(run, state):
     recipe = run_recipe(state)
     flags = [] if recipe == TUTORIAL else [f"--recipe {recipe_name(recipe)}"]
     flags.append(f"--seed {state['seed']}")
-    if state["pretrain_steps"] != (0 if recipe.guided else hparams.PRETRAIN_STEPS):
+    if state["pretrain_steps"] != recipe.pretrain_steps:
         flags.append(f"--pretrain-steps {state['pretrain_steps']}")
     if state["iterations"] != hparams.ITERATIONS:
         flags.append(f"--iterations {state['iterations']}")
@@ -499,16 +499,32 @@ def recipe_notes(recipe):
             f"{recipes.G_THRESHOLD}, and a D step on real images if D's loss on them is above "
             f"{recipes.D_REAL_THRESHOLD}, each on its own noise batch (`ezgan.recipes.guided_updates`). The "
             "number of updates of each kind is logged to TensorBoard (`d_fake_count`, `g_count`, `d_real_count`)."),
+        "pretrain": lambda value: (
+            f"**No discriminator pre-training** (the tutorial's: {hparams.PRETRAIN_STEPS} D-only steps before the "
+            "main loop)."),
         "label_smoothing": lambda value: (
             f"**Real label {value:g}** (one-sided label smoothing; the tutorial's is 1): D's loss on real images "
             f"aims at {value:g}, so D is never pushed to certainty on them."),
         "beta1": lambda value: f"**Adam β1 = {value:g}** for all three optimizers (the tutorial's: TF's default 0.9).",
+        "one_d_optimizer": lambda value: (
+            "**One Adam optimizer for D, on the sum of its two losses** (the tutorial's: one on the loss on real "
+            "images, one on the loss on generated images). Each of the tutorial's two takes steps of about its "
+            "learning rate whatever its loss, so nothing pulls D's overall level back when it drifts (notebook 9)."),
+        "discriminator": lambda value: (
+            "**The DCGAN-style discriminator** (`ezgan.recipes.dcgan_discriminator`) in place of the tutorial's: "
+            "4×4 stride-2 convolutions to 14×14×64 and 7×7×128 with leaky ReLUs (batch norm on the second), one "
+            "dense layer to the logit (variables `d_dc_*`)."),
         "leaky_relu": lambda value: (
             f"**Leaky ReLU in D** (slope {recipes.LEAKY_SLOPE}) in place of ReLU: the same layers and variables."),
+        "minibatch_stddev": lambda value: (
+            "**D sees the spread of its batch** (`ezgan.recipes.minibatch_stddev`, ProGAN's minibatch standard "
+            "deviation): one more 7×7 map before D's dense layer, the standard deviation of each feature over the "
+            "batch, averaged. A generator that draws few kinds of digit makes batches less varied than real ones, "
+            "which D can then see."),
         "generator": lambda value: (
-            f"**The DCGAN-style generator** (`ezgan.recipes.dcgan_generator`) in place of the tutorial's: dense to "
-            f"7×7×{recipes.DCGAN_CHANNELS} maps, batch norm, ReLU, two 4×4 stride-2 transposed convolutions to "
-            "28×28, sigmoid (variables `g_dc_*`)."),
+            f"**The DCGAN-style generator** (`ezgan.recipes.{recipes.GENERATOR_FUNCTIONS[value].__name__}`) in place "
+            f"of the tutorial's: dense to 7×7×{recipes.DCGAN_WIDTHS[value]} maps, batch norm, ReLU, two 4×4 stride-2 "
+            "transposed convolutions to 28×28, sigmoid (variables `g_dc_*`)."),
         "ema_decay": lambda value: (
             f"**Sampled from a moving average of G's weights** (decay {value:g}): the checkpoint's generator "
             "variables hold the averages, which change more slowly than the weights being trained."),
@@ -519,10 +535,10 @@ def recipe_notes(recipe):
                      if getattr(TUTORIAL, key) != value)
 
 
-LITERAL_LOOP_NOTE = """\
-- **The tutorial's own loop** (`ezgan.train.literal_iteration`): both discriminator updates in one
-  `sess.run`, then the generator's, as the tutorial wrote it.
-"""
+def literal_loop_note(recipe):
+    updates = "the discriminator's one update" if recipe.one_d_optimizer else "both discriminator updates"
+    return (f"- **The tutorial's own loop** (`ezgan.train.literal_iteration`): {updates} in one\n"
+            "  `sess.run`, then the generator's, as the tutorial wrote it.\n")
 RECIPE_PORT_NOTE = """\
 Besides its recipe, it was trained as the tutorial's bundled model was (README, "What is faithful,
 and what changed"):
@@ -535,7 +551,7 @@ def training_notes(recipe):
     fast = FAST_STEP_NOTES if uses_fast_step(recipe) else ""
     if recipe == TUTORIAL:
         return ["### How training differs from the tutorial", "", TUTORIAL_SCHEDULE_NOTE + fast + PORT_NOTES]
-    loop = "" if recipe.guided or fast else LITERAL_LOOP_NOTE
+    loop = "" if recipe.guided or fast else literal_loop_note(recipe)
     return ["### The recipe: how it differs from the tutorial's", "", recipe_notes(recipe), "",
             "### And as for the tutorial's model", "", RECIPE_PORT_NOTE + fast + loop + PORT_NOTES]
 
