@@ -112,6 +112,20 @@ def test_several_checkpoints_give_labelled_grids_side_by_side(short_run, tmp_pat
         np.testing.assert_array_equal(both[band:, left:left + alone.shape[1]], alone)
 
 
+def test_readmes_picture_of_both_models_is_what_its_command_writes(tmp_path):
+    """docs/both_models.png (README's first picture) is `make run`'s picture, as README's command writes it."""
+    from PIL import Image
+
+    out = tmp_path / "both.png"
+    result = cli("sample", "--checkpoint", "pretrained", "--checkpoint", "pretrained/improved", "--out", str(out),
+                 "--n", "64", "--seed", "0")
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(REPO / "docs" / "both_models.png")))
+    readme = (REPO / "README.md").read_text().replace("\n", " ")
+    assert ("ezgan sample --checkpoint pretrained --checkpoint pretrained/improved --out docs/both_models.png "
+            "--n 64 --seed 0") in readme
+
+
 @pytest.mark.parametrize("args, message", [
     (["sample", "--n", "0"], "--n: must be a positive integer, got 0"),
     (["train", "--iterations", "-5"], "--iterations: must be zero or more, got -5"),
