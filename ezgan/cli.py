@@ -95,12 +95,12 @@ def add_recipe_options(group):
 
 def train_recipe(args):
     """The recipe of ``ezgan train``'s flags; None for the tutorial's own (its run.json then has no recipe)."""
+    import dataclasses
+
     from ezgan.recipes import TUTORIAL, Recipe
-    switches = ("guided", "pretrain", "label_smoothing", "beta1", "one_d_optimizer", "leaky_relu", "minibatch_stddev", "discriminator",
-                "generator",
-                "ema_decay", "d_learning_rate", "g_learning_rate")
+    # Every Recipe field is a switch of the same name (dest); one not given is absent from args.
     recipe = Recipe.from_switches(getattr(args, "recipe", None),
-                                  **{name: getattr(args, name, None) for name in switches})
+                                  **{field.name: getattr(args, field.name, None) for field in dataclasses.fields(Recipe)})
     return None if recipe == TUTORIAL else recipe
 
 

@@ -119,11 +119,12 @@ def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_R
 
         # use_locking: the tutorial runs both D trainers in one sess.run, so both may update the same
         # weights at once; without the lock one update can partly overwrite the other.
-        d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1, use_locking=True)
-        d_real_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1, use_locking=True)
-        g_optimizer = v1.train.AdamOptimizer(g_learning_rate, beta1=beta1)
         if one_d_optimizer:
             d_real_optimizer = d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1)
+        else:
+            d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1, use_locking=True)
+            d_real_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1, use_locking=True)
+        g_optimizer = v1.train.AdamOptimizer(g_learning_rate, beta1=beta1)
         with tf.control_dependencies([d_loss_real, d_loss_fake, g_loss] if losses_before_updates else []):
             if one_d_optimizer:
                 d_trainer_real = d_real_optimizer.minimize(d_loss_real + d_loss_fake, var_list=d_vars)

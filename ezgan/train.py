@@ -142,6 +142,7 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
         checkpoints = RunCheckpoints(gan, checkpoint_dir, keep_checkpoints) if checkpoint_dir else None
         with gan.graph.as_default():   # checked before every checkpoint: a loss can hide a NaN weight
             weights_finite = [tf.reduce_all(tf.math.is_finite(var)) for var in gan.model_variables]
+        weight_names = [var.op.name for var in gan.model_variables]
         history = []
         with v1.Session(graph=gan.graph, config=session_config(threads)) as sess:
             if resume:
@@ -157,8 +158,9 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
                 writer.add_session_log(v1.SessionLog(status=v1.SessionLog.START), max(0, step - state.pretrain_steps))
             started = time.perf_counter() - state.elapsed_seconds
 
-            def checkpoint(milestone=False):
+            def checkpoint(where, milestone=False):
                 if checkpoints:
+                    check_finite_weights(where, weight_names, sess.run(weights_finite))
                     state.elapsed_seconds = time.perf_counter() - started
                     saved_step = checkpoints.save(sess, state, milestone)
                     save_grid(generate(sess, gan, fixed_noise(state.seed, gan.z_dim)),
@@ -176,7 +178,7 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
                     bar.update()
                     bar.set_postfix(d_real=f"{loss_real:.3f}", d_fake=f"{loss_fake:.3f}")
                     if step == state.pretrain_steps:
-                        checkpoint()
+                        checkpoint(f"pre-training step {step - 1}")
                 bar.set_description("training")
                 while step < total:
                     i = step - state.pretrain_steps
@@ -201,9 +203,7 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
                         if i % summary_every:   # no row checked this iteration: check the losses before saving
                             check_finite(f"iteration {i}", **dict(zip(LOSSES, sess.run(
                                 [getattr(gan, name) for name in LOSSES], {gan.x: real, gan.z: z_summary}))))
-                        check_finite_weights(f"iteration {i}", [var.op.name for var in gan.model_variables],
-                                             sess.run(weights_finite))
-                        checkpoint(milestone)
+                        checkpoint(f"iteration {i}", milestone)
                         if progress and history:
                             bar.write(format_row(history[-1], total - state.pretrain_steps))
             if writer is not None:
