@@ -5,7 +5,9 @@ import shutil
 import numpy as np
 import pytest
 
-from ezgan.mnist import DEFAULT_DIR, FILES, MnistError, read_data_sets
+from ezgan.errors import MnistError
+from ezgan.mnist import DEFAULT_DIR, read_data_sets
+from ezgan.mnist_files import FILES
 
 
 def test_splits_shapes_and_ranges(mnist):
@@ -134,14 +136,14 @@ def mirror(tmp_path):
 
 
 def test_missing_files_are_downloaded_and_verified_before_use(tmp_path, mirror, monkeypatch):
-    import ezgan.mnist
+    import ezgan.mnist_files
 
-    monkeypatch.setattr(ezgan.mnist, "MIRRORS", tuple(mirror))
+    monkeypatch.setattr(ezgan.mnist_files, "MIRRORS", tuple(mirror))
     target = tmp_path / "fresh"
     data = read_data_sets(target, seed=0)
     assert data.test.num_examples == 10000
     assert sorted(p.name for p in target.iterdir()) == sorted(f"{name}.gz" for name in FILES)
-    monkeypatch.setattr(ezgan.mnist, "MIRRORS", tuple(mirror[:1]))
+    monkeypatch.setattr(ezgan.mnist_files, "MIRRORS", tuple(mirror[:1]))
     (target / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(MnistError, match="no mirror could supply it.*checksum mismatch"):
         read_data_sets(target)

