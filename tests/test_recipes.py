@@ -256,6 +256,16 @@ def test_minibatch_stddev_measures_the_spread_of_the_batch():
     assert same[0, 0, 0, 4] < 1e-3                                    # a batch of one image repeated: no spread
 
 
+def test_minibatch_stddev_is_the_mean_over_features_of_each_features_spread_over_the_batch():
+    """A known answer from NumPy, on features whose spreads differ a lot (the mean, not the max or the sum)."""
+    spreads = np.array([0.5, 1.0, 4.0, 10.0], np.float32)
+    maps = (np.random.default_rng(1).normal(0, 1, (8, 2, 3, 4)) * spreads).astype(np.float32)
+    expected = np.sqrt(maps.astype(np.float64).var(axis=0) + 1e-8).mean()
+    with tf.Graph().as_default(), v1.Session() as sess:
+        spread_map = sess.run(minibatch_stddev(tf.constant(maps)))[..., 4]
+    np.testing.assert_allclose(spread_map, np.full((8, 2, 3), expected), rtol=1e-5)
+
+
 def test_the_recipe_picks_the_discriminator():
     for recipe, layer, wanted_shape, leaky in [
             (Recipe(minibatch_stddev=True), "d_w3", (3185, 1024), False), (Recipe(leaky_relu=True), "d_w3", (3136, 1024), True),
