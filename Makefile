@@ -25,7 +25,7 @@ IMPROVED_FLAGS = --iterations $(IMPROVED_ITERATIONS) --checkpoint-dir $(IMPROVED
 # make test runs the test files in TEST_WORKERS processes at once (pytest-xdist), each file in one process
 # so that its fixtures are built once: on 2 cores, 2 workers took it from 17.5 to 10.7 minutes.
 TEST_WORKERS ?= auto
-# make ablation: every recipe row of ezgan.recipes for ITERATIONS iterations from SEEDS seeds (tools/ablation.py)
+# make ablation: every recipe row of ezgan.lab.recipes for ITERATIONS iterations from SEEDS seeds (tools/ablation.py)
 ITERATIONS ?= 1000
 SEEDS ?= 3
 ABLATION_DIR ?= $(HOME)/.cache/ezgan/ablation

@@ -56,18 +56,18 @@ def add_train(commands):
     p.add_argument("--threads", type=non_negative_int, default=0,
                    help="size of TensorFlow's thread pools; 0: TensorFlow's choice (`make ablation`: 1, two runs at once)")
     p.add_argument("--literal", action="store_true",
-                   help="run the tutorial's two-call loop instead of the fast single-op step (ezgan.fast)")
+                   help="run the tutorial's two-call loop instead of the fast single-op step (ezgan.runs.fast)")
     p.add_argument("--dry-run", action="store_true",
                    help="build everything and run 2 pre-training steps and 2 iterations; write nothing")
     add_recipe_options(p.add_argument_group(
-        "recipes beyond the tutorial (ezgan.recipes)", "Each left out is the tutorial's (or --recipe's); "
+        "recipes beyond the tutorial (ezgan.lab.recipes)", "Each left out is the tutorial's (or --recipe's); "
         "--resume keeps the run's own recipe."))
 
 
 def add_recipe_options(group):
     # SUPPRESS: a switch not given stays out of args (and --help shows the tutorial's value in words).
     add = lambda *flags, **options: group.add_argument(*flags, default=argparse.SUPPRESS, **options)  # noqa: E731
-    add("--recipe", metavar="NAME", help="a named recipe of ezgan.recipes.RECIPES (the ablation's rows: guided, "
+    add("--recipe", metavar="NAME", help="a named recipe of ezgan.lab.recipes.RECIPES (the ablation's rows: guided, "
                                          "smooth, beta1, leaky, dcgan, ema, hacks, ...); the switches below change it")
     add("--guided", action="store_true", help="jonbruner/ezgan's guided controller: each update only while its loss "
                                               "is above a threshold, no pre-training, real label 0.9, rates 1e-3/4e-3")
@@ -97,7 +97,7 @@ def train_recipe(args):
     """The recipe of ``ezgan train``'s flags; None for the tutorial's own (its run.json then has no recipe)."""
     import dataclasses
 
-    from ezgan.recipes import TUTORIAL, Recipe
+    from ezgan.lab.recipes import Recipe, TUTORIAL
     # Every Recipe field is a switch of the same name (dest); one not given is absent from args.
     recipe = Recipe.from_switches(getattr(args, "recipe", None),
                                   **{field.name: getattr(args, field.name, None) for field in dataclasses.fields(Recipe)})
@@ -173,8 +173,8 @@ def main(argv=None):
 
 
 def run_train(args):
-    from ezgan.outputs import check_folder
-    from ezgan.recipes import TUTORIAL
+    from ezgan.runs.outputs import check_folder
+    from ezgan.lab.recipes import TUTORIAL
     from ezgan.train import format_row, new_logdir, train
     recipe = train_recipe(args)
     pretrain_steps = getattr(args, "pretrain_steps", (recipe or TUTORIAL).pretrain_steps)
@@ -201,8 +201,10 @@ def run_train(args):
 def run_sample(args):
     import numpy as np
 
-    from ezgan.outputs import atomic_output, check_output
-    from ezgan.sample import MAX_DIGITS, checkpoint_label, sample, save_grid, save_labelled_grids
+    from ezgan.runs.outputs import atomic_output, check_output
+    from ezgan.lab.checkpoints import checkpoint_label
+    from ezgan.lab.pictures import save_labelled_grids
+    from ezgan.sample import MAX_DIGITS, sample, save_grid
     if args.n > MAX_DIGITS:
         raise EzganError(f"--n {args.n}: at most {MAX_DIGITS:,} digits at once (their pixels alone take "
                          f"{MAX_DIGITS * 28 * 28 * 4 / 1e9:.1f} GB)")
@@ -228,14 +230,14 @@ def run_sample(args):
 
 
 def run_export(args):
-    from ezgan.checkpoints import export_model
+    from ezgan.lab.checkpoints import export_model
     print(f"wrote {export_model(args.checkpoint, args.out)}")
 
 
 def run_evaluate(args):
-    from ezgan import evaluate
-    from ezgan.checkpoints import resolve_checkpoint
-    from ezgan.outputs import write_json
+    from ezgan.lab import evaluate
+    from ezgan.runs.checkpoints import resolve_checkpoint
+    from ezgan.runs.outputs import write_json
     from ezgan.paths import pretrained_dir
     prefix = resolve_checkpoint(args.checkpoint or pretrained_dir())
     rows, classifier = evaluate.evaluate_checkpoint(prefix, args.n, args.seed, args.classifier, args.references)
@@ -247,7 +249,7 @@ def run_evaluate(args):
 
 
 def run_curve(args):
-    from ezgan import evaluate
+    from ezgan.lab import evaluate
     evaluator = evaluate.Evaluator(args.classifier)
     try:
         rows, references = evaluate.quality_curve(args.milestones, args.out, evaluator, args.n, args.seed,
@@ -260,7 +262,7 @@ def run_curve(args):
 
 
 def run_train_classifier(args):
-    from ezgan import evaluate
+    from ezgan.lab import evaluate
     info = evaluate.train_classifier(args.out, args.epochs, args.batch_size, args.learning_rate, args.seed)
     print(f"test accuracy {info['test_accuracy']:.2%}; wrote {pathlib.Path(args.out) / evaluate.CLASSIFIER_CHECKPOINT} "
           f"and {evaluate.CLASSIFIER_INFO}")

@@ -4,7 +4,8 @@
 building it again (re-running a notebook cell) never meets variables left over from the last
 time. Training runs its ops as the tutorial did (``ezgan.train.literal_iteration``): the two
 discriminator trainers ``d_trainer_real`` and ``d_trainer_fake`` in one ``sess.run``, then the
-generator trainer ``g_trainer`` in another.
+generator trainer ``g_trainer`` in another. The pieces (``gan_losses``, ``split_variables``,
+``add_summaries``, ``finish_graph``) are public: ``ezgan.lab`` builds its recipes' graphs from them.
 """
 import dataclasses
 
@@ -21,16 +22,14 @@ def mean_cross_entropy(logits, labels_like):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(logits=logits, labels=labels_like(logits)))
 
 
-def gan_losses(Dx_logits, Dg_logits, real_label=1.0):
+def gan_losses(Dx_logits, Dg_logits):
     """The three losses, each a sigmoid cross-entropy on logits averaged over the batch.
 
     The discriminator wants real images (logits ``Dx_logits``) called 1 and generated ones
-    (``Dg_logits``) called 0; the generator wants its images called 1. A ``real_label`` below 1
-    (0.9) is one-sided label smoothing, a GAN hack beyond the tutorial.
+    (``Dg_logits``) called 0; the generator wants its images called 1.
     Returns (d_loss_real, d_loss_fake, g_loss).
     """
-    real = tf.ones_like if real_label == 1 else (lambda logits: tf.fill(tf.shape(logits), real_label))
-    return (mean_cross_entropy(Dx_logits, real), mean_cross_entropy(Dg_logits, tf.zeros_like),
+    return (mean_cross_entropy(Dx_logits, tf.ones_like), mean_cross_entropy(Dg_logits, tf.zeros_like),
             mean_cross_entropy(Dg_logits, tf.ones_like))
 
 
@@ -83,17 +82,12 @@ class GANGraph:
 
 
 def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_RATE,
-                g_learning_rate=G_LEARNING_RATE, seed=None, generator=generator, discriminator=discriminator,
-                real_label=1.0, beta1=0.9, losses_before_updates=False, one_d_optimizer=False):
+                g_learning_rate=G_LEARNING_RATE, seed=None, generator=generator, discriminator=discriminator):
     """Build the tutorial's training graph in a new ``tf.Graph``; returns a ``GANGraph``.
 
-    ``seed`` fixes the initial weights (the graph-level random seed). The rest are the tutorial's
-    unless changed, as the exercises and ``ezgan.recipes`` do: the two networks (functions with
-    ``ezgan.model``'s arguments), the label of real images, Adam's ``beta1`` (TF's default, 0.9),
-    and ``losses_before_updates``: every trainer waits for the three losses, so a ``sess.run``
-    that fetches a loss with an update sees its value from before the update (the guided controller);
-    ``one_d_optimizer``: one Adam on the sum of D's two losses (``d_trainer_real``; ``d_trainer_fake``
-    does nothing) where the tutorial has one per loss.
+    ``seed`` fixes the initial weights (the graph-level random seed). ``generator`` and
+    ``discriminator`` are the tutorial's unless you bring your own with their arguments (notebook 2's
+    exercise). ``ezgan.lab`` builds its recipes' graphs from the same pieces.
     """
     if z_dim < 4 or batch_size < 1:
         raise ValueError(f"z_dim must be >= 4 and batch_size >= 1, got {z_dim} and {batch_size}")
@@ -107,36 +101,37 @@ def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_R
         Gz = generator(z, batch_size, z_dim)
         Dx_logits = discriminator(x)
         Dg_logits = discriminator(Gz, reuse_variables=True)
-        d_loss_real, d_loss_fake, g_loss = gan_losses(Dx_logits, Dg_logits, real_label)
-        # What the log line prints: the discriminator's mean belief that real / generated images are real.
-        mean_D_x = tf.reduce_mean(tf.sigmoid(Dx_logits))
-        mean_D_G_z = tf.reduce_mean(tf.sigmoid(Dg_logits))
-
+        d_loss_real, d_loss_fake, g_loss = gan_losses(Dx_logits, Dg_logits)
         d_vars, g_vars = split_variables(v1.trainable_variables())
-        model_variables = v1.global_variables()
-        global_step = v1.train.get_or_create_global_step()
-        increment_step = v1.assign_add(global_step, 1)
+        model_variables = v1.global_variables()   # the networks', batch norm's moving averages too
 
-        # use_locking: the tutorial runs both D trainers in one sess.run, so both may update the same
-        # weights at once; without the lock one update can partly overwrite the other.
-        if one_d_optimizer:
-            d_real_optimizer = d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1)
-        else:
-            d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1, use_locking=True)
-            d_real_optimizer = v1.train.AdamOptimizer(d_learning_rate, beta1=beta1, use_locking=True)
-        g_optimizer = v1.train.AdamOptimizer(g_learning_rate, beta1=beta1)
-        with tf.control_dependencies([d_loss_real, d_loss_fake, g_loss] if losses_before_updates else []):
-            if one_d_optimizer:
-                d_trainer_real = d_real_optimizer.minimize(d_loss_real + d_loss_fake, var_list=d_vars)
-                d_trainer_fake = tf.no_op(name="d_trainer_fake")
-            else:
-                d_trainer_fake = d_fake_optimizer.minimize(d_loss_fake, var_list=d_vars)
-                d_trainer_real = d_real_optimizer.minimize(d_loss_real, var_list=d_vars)
-            g_trainer = g_optimizer.minimize(g_loss, var_list=g_vars)
+        # Two optimizers for D, one per loss, so that its training on real and on generated images
+        # can be regulated apart; one for G. use_locking: both D trainers run in one sess.run and
+        # update the same weights; without the lock one update can partly overwrite the other.
+        d_fake_optimizer = v1.train.AdamOptimizer(d_learning_rate, use_locking=True)
+        d_real_optimizer = v1.train.AdamOptimizer(d_learning_rate, use_locking=True)
+        g_optimizer = v1.train.AdamOptimizer(g_learning_rate)
+        d_trainer_fake = d_fake_optimizer.minimize(d_loss_fake, var_list=d_vars)
+        d_trainer_real = d_real_optimizer.minimize(d_loss_real, var_list=d_vars)
+        g_trainer = g_optimizer.minimize(g_loss, var_list=g_vars)
 
         merged = add_summaries(g_loss, d_loss_real, d_loss_fake, Gz)
-        init = v1.global_variables_initializer()
-    return GANGraph(graph, z_dim, batch_size, x, z, Gz, Dx_logits, Dg_logits, d_loss_real, d_loss_fake, g_loss,
-                    mean_D_x, mean_D_G_z, d_vars, g_vars, model_variables, global_step, increment_step,
-                    d_real_optimizer, d_fake_optimizer, g_optimizer, d_trainer_real, d_trainer_fake, g_trainer,
-                    merged, init)
+        return finish_graph(graph=graph, z_dim=z_dim, batch_size=batch_size, x=x, z=z, Gz=Gz, Dx_logits=Dx_logits,
+                            Dg_logits=Dg_logits, d_loss_real=d_loss_real, d_loss_fake=d_loss_fake, g_loss=g_loss,
+                            d_vars=d_vars, g_vars=g_vars, model_variables=model_variables,
+                            d_real_optimizer=d_real_optimizer, d_fake_optimizer=d_fake_optimizer,
+                            g_optimizer=g_optimizer, d_trainer_real=d_trainer_real, d_trainer_fake=d_trainer_fake,
+                            g_trainer=g_trainer, merged=merged)
+
+
+def finish_graph(**parts):
+    """The ``GANGraph`` of the graph being built from ``parts`` (its fields but the four made here).
+
+    What every training graph has besides its networks, losses and trainers: D's mean beliefs that
+    real and generated images are real (the log line's D(x) and D(G(z))), the step counter and the
+    initializer of every variable.
+    """
+    global_step = v1.train.get_or_create_global_step()
+    return GANGraph(**parts, mean_D_x=tf.reduce_mean(tf.sigmoid(parts["Dx_logits"])),
+                    mean_D_G_z=tf.reduce_mean(tf.sigmoid(parts["Dg_logits"])), global_step=global_step,
+                    increment_step=v1.assign_add(global_step, 1), init=v1.global_variables_initializer())

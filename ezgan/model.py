@@ -31,7 +31,7 @@ def discriminator(images, reuse_variables=None, activation=tf.nn.relu):
     fully connected layer of 1024 and a last one to a single logit. The logit is not squashed by a
     sigmoid here: the losses take logits, which stays accurate where a sigmoid would saturate.
     ``reuse_variables=True`` builds a second copy that shares the first one's weights.
-    ``activation`` replaces the ReLUs (``ezgan.recipes`` tries a leaky one).
+    ``activation`` replaces the ReLUs (``ezgan.lab.recipes`` tries a leaky one).
     """
     _check_images(images)
     with v1.variable_scope(v1.get_variable_scope(), reuse=reuse_variables):

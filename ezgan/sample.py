@@ -5,19 +5,20 @@ returns n digits as an (n, 28, 28) float array in [0, 1]. The generator's batch 
 normalises with the statistics of the batch in hand (see ``ezgan.model.batch_norm``), so digits
 are always generated in whole batches of the training batch size, as they were in training: for
 n digits, ``seed`` draws noise for n rounded up to whole batches and the extra digits are dropped.
-A digit therefore does not depend on how many were asked for. A checkpoint trained with a recipe
-beyond the tutorial's (``ezgan.recipes``) gets that recipe's generator.
+A digit therefore does not depend on how many were asked for. ``Sampler`` takes any generator
+function: ``ezgan.lab`` samples its recipes' checkpoints through it (``ezgan.lab.open_sampler``).
 """
 import math
+import os
 
 import numpy as np
 import tensorflow as tf
 
-from ezgan.checkpoints import resolve_checkpoint, restored_session
+from ezgan.errors import CheckpointError
 from ezgan.hparams import BATCH_SIZE, Z_DIM
+from ezgan.model import generator
 from ezgan.paths import pretrained_dir
-from ezgan.recipes import checkpoint_generator, checkpoint_recipe, recipe_name
-from ezgan.outputs import atomic_output
+from ezgan.tfsetup import session_config
 
 v1 = tf.compat.v1
 PADDING_SEED = 2**31 - 1   # the noise that fills a last partial batch of given z (see ``whole_batches``)
@@ -44,52 +45,55 @@ def whole_batches(z, batch_size):
     return np.concatenate([z, padding])
 
 
-def _run_in_chunks(sess, images, z_placeholder, z, rows):
-    return [sess.run(images, {z_placeholder: z[start:start + rows]}) for start in range(0, len(z), rows)]
-
-
 def generate(sess, gan, z):
     """Run the generator ``gan.Gz`` of a built graph on noise ``z``, one whole batch a call; returns (n, 28, 28)."""
     z = _check_noise(z, gan.z_dim)
-    return np.concatenate(_run_in_chunks(sess, gan.Gz, gan.z, whole_batches(z, gan.batch_size), gan.batch_size)
-                          )[:len(z), ..., 0]
+    padded = whole_batches(z, gan.batch_size)
+    images = [sess.run(gan.Gz, {gan.z: padded[start:start + gan.batch_size]})
+              for start in range(0, len(padded), gan.batch_size)]
+    return np.concatenate(images)[:len(z), ..., 0]
+
+
+def restore_session(graph, checkpoint):
+    """A session on ``graph`` with its variables restored from ``checkpoint`` (a prefix, or a folder: its latest)."""
+    prefix = v1.train.latest_checkpoint(str(checkpoint)) if os.path.isdir(checkpoint) else str(checkpoint)
+    with graph.as_default():
+        saver = v1.train.Saver()
+    sess = v1.Session(graph=graph, config=session_config())
+    try:
+        saver.restore(sess, prefix)
+    except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError, ValueError):
+        sess.close()
+        raise CheckpointError(f"{checkpoint}: not a checkpoint of this generator's variables (a recipe beyond "
+                              f"the tutorial's? `ezgan.lab.open_sampler` reads any)") from None
+    return sess
 
 
 class Sampler:
-    """A generator restored from a checkpoint, kept open to sample many times."""
+    """A generator restored from a checkpoint, kept open to sample many times.
 
-    def __init__(self, checkpoint=None, z_dim=Z_DIM, batch_size=BATCH_SIZE, copies=4):
-        prefix = resolve_checkpoint(pretrained_dir() if checkpoint is None else checkpoint)
-        self.z_dim, self.batch_size, self.copies = z_dim, batch_size, copies
-        generator = checkpoint_generator(prefix)   # the tutorial's unless the checkpoint's run.json says otherwise
+    ``generator``: the network the checkpoint holds (the tutorial's by default); ``restore(graph,
+    checkpoint)``: how its session is opened (``ezgan.runs`` checks the checkpoint first).
+    """
+
+    def __init__(self, checkpoint=None, generator=generator, z_dim=Z_DIM, batch_size=BATCH_SIZE,
+                 restore=restore_session):
+        checkpoint = pretrained_dir() if checkpoint is None else checkpoint
+        self.z_dim, self.batch_size = z_dim, batch_size
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.z = v1.placeholder(tf.float32, [None, z_dim], name="z")
-            # `copies` generators sharing one set of weights, each on its own batch of the rows fed
-            # (each normalising with its own batch's statistics, as one generator on one batch
-            # would): independent ops that TF runs side by side, with fewer session calls.
-            outputs = []
-            for copy in range(copies):
-                with v1.variable_scope(v1.get_variable_scope(), reuse=copy > 0):
-                    outputs.append(generator(self.z[copy * batch_size:(copy + 1) * batch_size], batch_size, z_dim))
-            self.batches_at_once = tf.concat(outputs, axis=0)
-            self.Gz = outputs[0]
-        self.sess = restored_session(self.graph, prefix)   # refuses non-finite weights too
-        self.checkpoint = prefix
+            self.Gz = generator(self.z, batch_size, z_dim)
+        self.sess = restore(self.graph, checkpoint)
+        self.checkpoint = checkpoint
 
     def noise(self, n, seed=None):
         """The noise of ``sample(n, seed)``'s n digits: the first n rows of ``normal_noise``."""
         return normal_noise(n, seed, self.z_dim, self.batch_size)[:n]
 
     def generate(self, z):
-        """Digits (n, 28, 28) for noise z (n, z_dim), in whole batches: groups through the copies, the rest one by one."""
-        z = _check_noise(z, self.z_dim)
-        padded = whole_batches(z, self.batch_size)
-        group = self.batch_size * self.copies
-        whole = len(padded) // group * group
-        chunks = (_run_in_chunks(self.sess, self.batches_at_once, self.z, padded[:whole], group)
-                  + _run_in_chunks(self.sess, self.Gz, self.z, padded[whole:], self.batch_size))
-        return np.concatenate(chunks)[:len(z), ..., 0]
+        """Digits (n, 28, 28) for noise z (n, z_dim), in whole batches."""
+        return generate(self.sess, self, z)
 
     def sample(self, n=64, seed=None):
         """n digits from ``normal_noise(n, seed)``: whole batches generated, the extra digits dropped."""
@@ -102,21 +106,12 @@ class Sampler:
 
 
 def sample(n=64, seed=None, checkpoint=None):
-    """n generated digits (n, 28, 28) in [0, 1] from the generator in ``checkpoint`` (default ``pretrained/``)."""
+    """n generated digits (n, 28, 28) in [0, 1] from the tutorial's generator in ``checkpoint`` (default ``pretrained/``)."""
     sampler = Sampler(checkpoint)
     try:
         return sampler.sample(n, seed)
     finally:
         sampler.close()
-
-
-def checkpoint_label(checkpoint):
-    """"CHECKPOINT: NAME recipe", the checkpoint as given and its recipe's name (else its description)."""
-    prefix = resolve_checkpoint(pretrained_dir() if checkpoint is None else checkpoint)
-    recipe = checkpoint_recipe(prefix)
-    name = recipe_name(recipe)
-    shown = "pretrained" if checkpoint is None else str(checkpoint).rstrip("/")
-    return f"{shown}: {name} recipe" if name else f"{shown}: {recipe.describe()}"
 
 
 def grid(images, columns=None, pad=2):
@@ -141,47 +136,6 @@ def grid_image(images, columns=None, scale=3):
     return Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.NEAREST)
 
 
-def save_png(image, path):
-    with atomic_output(path) as file:   # a temporary name in the same folder, renamed into place
-        image.save(file, format="PNG")
-
-
 def save_grid(images, path, columns=None, scale=3):
     """Write a grid of digits as a PNG: dark strokes on white, each pixel scaled up ``scale`` times."""
-    save_png(grid_image(images, columns, scale), path)
-
-
-def label_font(size):
-    from PIL import ImageFont
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # a Pillow without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
-
-
-def under_label(image, label):
-    """A greyscale PIL image under a white band with ``label`` centred in it."""
-    from PIL import Image, ImageDraw
-
-    band = max(16, round(0.045 * image.width))
-    framed = Image.new("L", (image.width, image.height + band), 255)
-    framed.paste(image.convert("L"), (0, band))
-    draw = ImageDraw.Draw(framed)
-    font = label_font(round(band * 0.7))
-    left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
-    draw.text(((image.width - (right - left)) / 2 - left, (band - (bottom - top)) / 2 - top), label, fill=0, font=font)
-    return framed
-
-
-def save_labelled_grids(labelled_images, path, columns=None, scale=3, gap=24):
-    """Write grids side by side in one PNG, each under its label: ``labelled_images`` is [(label, images), ...]."""
-    from PIL import Image
-
-    panels = [under_label(grid_image(images, columns, scale), label) for label, images in labelled_images]
-    canvas = Image.new("L", (sum(panel.width for panel in panels) + gap * (len(panels) - 1),
-                             max(panel.height for panel in panels)), 255)
-    left = 0
-    for panel in panels:
-        canvas.paste(panel, (left, 0))
-        left += panel.width + gap
-    save_png(canvas, path)
+    grid_image(images, columns, scale).save(path, format="PNG")

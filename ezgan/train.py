@@ -1,44 +1,35 @@
 """Tutorial step 6: training. The discriminator is pre-trained alone, then D and G take turns.
 
-Every input of step ``s`` (the real batch and both noise batches) is a pure function of
-(seed, s), so a run killed after a checkpoint and resumed with ``--resume`` continues exactly as it
-would have gone on: same step count, same data order, same noise.
+``train_loop`` is the tutorial's loop, whole: pre-training, the main loop, the summaries. Every
+input of step ``s`` (the real batch and its three noise batches) is a pure function of (seed, s),
+so a run stopped after a checkpoint can continue exactly as it would have gone on.
 
-``literal_iteration`` is the tutorial's loop: two ``sess.run`` calls fed from numpy. ``train()``
-runs the same iteration through ``ezgan.fast`` by default (one op per iteration, about 1.8x
-faster, the same updates to float32 rounding); ``literal=True`` (``ezgan train --literal``) runs
-the tutorial's loop itself. ``recipe`` (``ezgan.recipes``) trains beyond the tutorial.
+``train()`` runs that loop in a new session, the way the notebooks do. Everything else attaches
+from outside without living in the loop: ``ezgan.runs`` makes a run durable (checkpoints,
+resume, the run folder's lock, the NaN guard, fixed-noise grids, a progress bar) through
+``Hook``s and trains faster with its own ``steps``; ``ezgan.lab`` brings recipes beyond the tutorial.
 """
+import collections
+import dataclasses
 import pathlib
 import time
 
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from ezgan import hparams
-from ezgan.checkpoints import GRIDS, RunCheckpoints, RunState
 from ezgan.graph import build_graph
 from ezgan.mnist import read_data_sets
-from ezgan.recipes import Recipe, build_recipe_graph, guided_controller, uses_fast_step
-from ezgan.runfiles import check_finite, check_finite_weights, open_run_folder
-from ezgan.sample import generate, save_grid
 from ezgan.tfsetup import session_config
 
 v1 = tf.compat.v1
-FIXED_NOISE_COUNT = 100           # the fixed-noise grid saved at every checkpoint (10 x 10)
-LOSSES = ("d_loss_real", "d_loss_fake", "g_loss")   # checked finite before every checkpoint
+StepNoise = collections.namedtuple("StepNoise", ["d", "g", "summary"])   # for the D step, the G step, the summary
 
 
 def step_noise(seed, step, batch_size, z_dim):
-    """The three noise batches of step ``step``: for the D step, the G step and the summary."""
+    """The three noise batches of step ``step`` (``StepNoise``): for the D step, the G step and the summary."""
     rng = np.random.default_rng([seed, step])
-    return rng.normal(0, 1, size=(3, batch_size, z_dim)).astype(np.float32)
-
-
-def fixed_noise(seed, z_dim):
-    """The noise behind the fixed-noise grids: the same for every checkpoint of a run."""
-    return np.random.default_rng([seed, 2**32 - 1]).normal(0, 1, (FIXED_NOISE_COUNT, z_dim)).astype(np.float32)
+    return StepNoise(*rng.normal(0, 1, size=(3, batch_size, z_dim)).astype(np.float32))
 
 
 def real_batch(data, batch_size):
@@ -60,16 +51,15 @@ def literal_iteration(sess, gan, real, z_d, z_g):
     sess.run(gan.increment_step)
 
 
-def new_logdir(root="tensorboard"):
-    """The tutorial's TensorBoard layout: one folder per run, named by its start time."""
-    return str(pathlib.Path(root) / time.strftime("%Y%m%d-%H%M%S"))
-
-
 def log_summary(sess, gan, writer, real, z, iteration):
     """The tutorial's summary run (fresh noise, after the step): TensorBoard and one row of history."""
+    return summarize(sess, gan, writer, {gan.x: real, gan.z: z}, iteration)
+
+
+def summarize(sess, gan, writer, feed, iteration):
+    """``log_summary`` on any feed (a graph with more inputs than the tutorial's feeds them too)."""
     summary, d_real, d_fake, g_loss, d_x, d_g_z = sess.run(
-        [gan.merged, gan.d_loss_real, gan.d_loss_fake, gan.g_loss, gan.mean_D_x, gan.mean_D_G_z],
-        {gan.x: real, gan.z: z})
+        [gan.merged, gan.d_loss_real, gan.d_loss_fake, gan.g_loss, gan.mean_D_x, gan.mean_D_G_z], feed)
     if writer is not None:
         writer.add_summary(summary, iteration)
     return dict(iteration=iteration, d_loss_real=float(d_real), d_loss_fake=float(d_fake), g_loss=float(g_loss),
@@ -82,130 +72,109 @@ def format_row(row, iterations):
             f"D(x) {row['D_x']:.4f} D(G(z)) {row['D_G_z']:.4f}")
 
 
-def _steps(gan, literal):
-    """(pretrain(sess, real, z_d), iterate(sess, real, z_d, z_g)): the tutorial's, or ``ezgan.fast``'s."""
-    if literal:
-        return (lambda sess, real, z_d: pretrain_step(sess, gan, real, z_d),
-                lambda sess, real, z_d, z_g: literal_iteration(sess, gan, real, z_d, z_g))
-    from ezgan.fast import add_fast_step
-
-    fast_step = add_fast_step(gan)
-    return fast_step.pretrain_step, fast_step.iteration
+def new_logdir(root="tensorboard"):
+    """The tutorial's TensorBoard layout: one folder per run, named by its start time."""
+    return str(pathlib.Path(root) / time.strftime("%Y%m%d-%H%M%S"))
 
 
-def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, seed=0, logdir=None,
-          checkpoint_dir="checkpoints", checkpoint_every=1000, resume=False, literal=False,
-          summary_every=hparams.SUMMARY_EVERY, data=None, callback=None, callback_every=0,
-          progress=True, keep_checkpoints=3, milestone_every=5000, recipe=None, threads=0, overwrite=False,
-          generator=None, discriminator=None):
-    """Train the tutorial's GAN; returns a list of logged rows (one per summary) for plotting.
+class TutorialSteps:
+    """What the loop runs on the tutorial's graph: ``pretrain_step``, ``literal_iteration``, ``log_summary``.
 
-    Checkpoints go to ``checkpoint_dir`` every ``checkpoint_every`` iterations (the last
-    ``keep_checkpoints`` are kept), and for good every ``milestone_every`` iterations, each with a
-    grid of digits from the run's fixed noise. ``callback(sess, gan, iteration)`` is called every
-    ``callback_every`` iterations (the notebook uses it to show a digit). ``literal=True`` runs the
-    tutorial's two-call loop instead of the fast step. ``checkpoint_dir=None`` writes no
-    checkpoint, ``logdir=None`` no TensorBoard. ``recipe``: an ``ezgan.recipes.Recipe`` (None: the
-    tutorial's; --resume keeps the run's own). ``threads`` > 0: the size of TensorFlow's thread pools.
-    The run folder is locked while training (``ezgan.runfiles``); a fresh run refuses a folder
-    holding one unless ``overwrite``. A NaN or infinite loss raises ``TrainingDiverged``, unsaved.
-    ``generator`` or ``discriminator``: your own network in place of the tutorial's (passed to
-    ``build_graph``; notebook 2's exercise). It trains with the literal loop, as the fast step
-    knows only the tutorial's networks, and it is not saved with the run: resume with it again.
+    ``ezgan.runs.fast`` has the same methods with a faster iteration, and ``ezgan.lab`` with its
+    recipes' own.
     """
-    for name, value in [("iterations", iterations), ("pretrain_steps", pretrain_steps),
-                        ("checkpoint_every", checkpoint_every), ("summary_every", summary_every)]:
-        if value < 0 or (value == 0 and name in ("checkpoint_every", "summary_every")):
-            raise ValueError(f"{name} must be {'positive' if name.endswith('every') else '>= 0'}, got {value}")
-    networks = {name: network for name, network in (("generator", generator), ("discriminator", discriminator))
-                if network is not None}
-    with open_run_folder(checkpoint_dir, resume, overwrite):   # locked for the whole run
-        if resume:
-            state = RunState.load(checkpoint_dir)
-            if (state.pretrain_steps, state.seed) != (pretrain_steps, seed):
-                print(f"resuming with the run's own seed {state.seed} and {state.pretrain_steps} pre-training steps")
-            state.iterations = iterations
-            if logdir and logdir != state.logdir:
-                print(f"resuming: TensorBoard goes to the run's own folder {state.logdir!r}, not --logdir {logdir}")
-            recipe = Recipe.from_dict(state.recipe) if state.recipe else None
-        else:
-            state = RunState(seed=seed, pretrain_steps=pretrain_steps, iterations=iterations, logdir=logdir or "",
-                             recipe=recipe and recipe.to_dict())
-        if state.step >= state.pretrain_steps + iterations:
-            print(f"nothing left to do: the run is at step {state.step}, {iterations} iterations end at step "
-                  f"{state.pretrain_steps + iterations}")
-            return []
-        data = data or read_data_sets(seed=state.seed).train
-        gan = build_graph(seed=state.seed, **networks) if recipe is None else build_recipe_graph(recipe, state.seed)
-        pretrain, iterate = _steps(gan, literal or bool(networks) or not uses_fast_step(recipe))
-        guided = guided_controller(gan)   # None unless the recipe is guided
-        checkpoints = RunCheckpoints(gan, checkpoint_dir, keep_checkpoints) if checkpoint_dir else None
-        with gan.graph.as_default():   # checked before every checkpoint: a loss can hide a NaN weight
-            weights_finite = [tf.reduce_all(tf.math.is_finite(var)) for var in gan.model_variables]
-        weight_names = [var.op.name for var in gan.model_variables]
-        history = []
-        with v1.Session(graph=gan.graph, config=session_config(threads)) as sess:
-            if resume:
-                step = checkpoints.restore_latest(sess)
-            else:
-                sess.run(gan.init)
-                step = 0
-            data.seek(step * gan.batch_size)
-            writer = None
-            if state.logdir:
-                writer = v1.summary.FileWriter(state.logdir, gan.graph if step == 0 else None)
-                # Drop events a killed run logged after its last checkpoint: TensorBoard purges later steps.
-                writer.add_session_log(v1.SessionLog(status=v1.SessionLog.START), max(0, step - state.pretrain_steps))
-            started = time.perf_counter() - state.elapsed_seconds
 
-            def checkpoint(where, milestone=False):
-                if checkpoints:
-                    check_finite_weights(where, weight_names, sess.run(weights_finite))
-                    state.elapsed_seconds = time.perf_counter() - started
-                    saved_step = checkpoints.save(sess, state, milestone)
-                    save_grid(generate(sess, gan, fixed_noise(state.seed, gan.z_dim)),
-                              pathlib.Path(checkpoint_dir) / GRIDS / f"step{saved_step:07d}.png", columns=10)
+    def __init__(self, gan):
+        self.gan = gan
 
-            total = state.pretrain_steps + iterations
-            with tqdm(total=total, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
-                      mininterval=1.0) as bar:
-                bar.set_description("pre-training D")
-                while step < state.pretrain_steps:
-                    z_d = step_noise(state.seed, step, gan.batch_size, gan.z_dim)[0]
-                    loss_real, loss_fake = pretrain(sess, real_batch(data, gan.batch_size), z_d)
-                    check_finite(f"pre-training step {step}", d_loss_real=loss_real, d_loss_fake=loss_fake)
-                    step += 1
-                    bar.update()
-                    bar.set_postfix(d_real=f"{loss_real:.3f}", d_fake=f"{loss_fake:.3f}")
-                    if step == state.pretrain_steps:
-                        checkpoint(f"pre-training step {step - 1}")
-                bar.set_description("training")
-                while step < total:
-                    i = step - state.pretrain_steps
-                    z_d, z_g, z_summary = step_noise(state.seed, step, gan.batch_size, gan.z_dim)
-                    real = real_batch(data, gan.batch_size)
-                    if guided is None:
-                        iterate(sess, real, z_d, z_g)
-                    else:
-                        guided.iteration(sess, real, z_d, z_g, z_summary)
-                    step += 1
-                    bar.update()
-                    if i % summary_every == 0:
-                        row = log_summary(sess, gan, writer, real, z_summary, i)
-                        check_finite(f"iteration {i}", **{k: row[k] for k in LOSSES})
-                        row.update(guided.log_counts(sess, writer, i) if guided else {})
-                        history.append(row)
-                        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "iteration"})
-                    if callback is not None and callback_every and i % callback_every == 0:
-                        callback(sess, gan, i)
-                    milestone = (i + 1) % milestone_every == 0
-                    if (i + 1) % checkpoint_every == 0 or milestone or step == total:
-                        if i % summary_every:   # no row checked this iteration: check the losses before saving
-                            check_finite(f"iteration {i}", **dict(zip(LOSSES, sess.run(
-                                [getattr(gan, name) for name in LOSSES], {gan.x: real, gan.z: z_summary}))))
-                        checkpoint(f"iteration {i}", milestone)
-                        if progress and history:
-                            bar.write(format_row(history[-1], total - state.pretrain_steps))
-            if writer is not None:
-                writer.close()
-        return history
+    def pretrain(self, sess, real, noise):
+        return pretrain_step(sess, self.gan, real, noise.d)
+
+    def iterate(self, sess, real, noise):
+        literal_iteration(sess, self.gan, real, noise.d, noise.g)
+
+    def summary(self, sess, writer, real, noise, iteration):
+        return log_summary(sess, self.gan, writer, real, noise.summary, iteration)
+
+    def feed(self, real, z):
+        """The placeholders' values for a real batch and a noise batch (the losses' inputs)."""
+        return {self.gan.x: real, self.gan.z: z}
+
+
+class Hook:
+    """Called by the loop after each step; a subclass overrides what it needs (``IterationCallback``: a simple one)."""
+
+    def after_pretrain_step(self, sess, step, losses):
+        """``step`` steps are done; ``losses`` is (d_loss_real, d_loss_fake) of the last one."""
+
+    def after_iteration(self, sess, step, iteration, real, noise, row):
+        """Iteration ``iteration`` is done (``step`` steps in all); ``row`` is its summary, or None if none was due."""
+
+
+@dataclasses.dataclass
+class Schedule:
+    seed: int = 0
+    pretrain_steps: int = hparams.PRETRAIN_STEPS
+    iterations: int = hparams.ITERATIONS
+    summary_every: int = hparams.SUMMARY_EVERY
+
+    @property
+    def steps(self):
+        return self.pretrain_steps + self.iterations
+
+
+def train_loop(sess, gan, data, schedule, writer=None, hooks=(), steps=None, step=0):
+    """Train from step ``step`` to the end of ``schedule``; returns the rows logged (one per summary).
+
+    ``steps``: what runs each step (default ``TutorialSteps``); ``hooks``: ``Hook``s called after each.
+    """
+    steps = steps or TutorialSteps(gan)
+    history = []
+    while step < schedule.pretrain_steps:                  # 1. The discriminator alone, on real and fake.
+        noise = step_noise(schedule.seed, step, gan.batch_size, gan.z_dim)
+        losses = steps.pretrain(sess, real_batch(data, gan.batch_size), noise)
+        step += 1
+        for hook in hooks:
+            hook.after_pretrain_step(sess, step, losses)
+    while step < schedule.steps:                           # 2. D and G take turns.
+        iteration = step - schedule.pretrain_steps
+        noise = step_noise(schedule.seed, step, gan.batch_size, gan.z_dim)
+        real = real_batch(data, gan.batch_size)
+        steps.iterate(sess, real, noise)
+        step += 1
+        row = None
+        if iteration % schedule.summary_every == 0:        # 3. TensorBoard, and a row of history.
+            row = steps.summary(sess, writer, real, noise, iteration)
+            history.append(row)
+        for hook in hooks:
+            hook.after_iteration(sess, step, iteration, real, noise, row)
+    return history
+
+
+class IterationCallback(Hook):
+    """Calls ``function(sess, iteration)`` every ``interval`` iterations (notebook 6 draws a digit this way)."""
+
+    def __init__(self, interval, function):
+        self.interval, self.function = interval, function
+
+    def after_iteration(self, sess, step, iteration, real, noise, row):
+        if iteration % self.interval == 0:
+            self.function(sess, iteration)
+
+
+def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, seed=0, logdir=None, hooks=(),
+          gan=None):
+    """Build the tutorial's graph (or take ``gan``), train it in a new session; returns the rows logged.
+
+    ``logdir``: a TensorBoard folder (None: none). For checkpoints and resume, ``ezgan train``
+    (``ezgan.runs.train``).
+    """
+    gan = gan or build_graph(seed=seed)
+    data = read_data_sets(seed=seed).train
+    with v1.Session(graph=gan.graph, config=session_config()) as sess:
+        sess.run(gan.init)
+        writer = v1.summary.FileWriter(logdir, gan.graph) if logdir else None
+        history = train_loop(sess, gan, data, Schedule(seed, pretrain_steps, iterations), writer, hooks)
+        if writer is not None:
+            writer.close()
+    return history

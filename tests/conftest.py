@@ -6,7 +6,7 @@ from ezgan.tfsetup import tensorflow
 tf = tensorflow()
 
 from ezgan.mnist import read_data_sets  # noqa: E402
-from ezgan.train import train  # noqa: E402
+from ezgan.runs.training import train  # noqa: E402
 
 
 def pytest_configure(config):

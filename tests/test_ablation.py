@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from ezgan.checkpoints import RunState
+from ezgan.runs.state import RunState
 from ezgan.paths import REPO
 from tools import ablation
 

@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ezgan import evaluate
-from ezgan.checkpoints import resolve_checkpoint
+from ezgan.lab import evaluate
+from ezgan.runs.checkpoints import resolve_checkpoint
 from ezgan.errors import CheckpointError, EzganError
-from ezgan.evaluate import Classifier, Evaluator
+from ezgan.lab.evaluate import Classifier, Evaluator
 from ezgan.graph import build_graph
 from ezgan.hparams import Z_DIM
 from ezgan.model import generator
 from ezgan.paths import REPO
 from ezgan.sample import sample
-from ezgan.train import train
+from ezgan.runs.training import train
 
 v1 = tf.compat.v1
 CLASSIFIER = REPO / "pretrained" / "classifier"

@@ -1,13 +1,13 @@
-"""ezgan.fast against the tutorial: each faster piece computes the same function, to float32 rounding."""
+"""ezgan.runs.fast against the tutorial: each faster piece computes the same function, to float32 rounding."""
 import importlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from ezgan import fast
-from ezgan.fast import (add_fast_step, batch_norm_relu_factored, conv2d_single_channel_input_gradient,
-                        fast_generator, upsample_conv3x3_stride2)
+from ezgan.runs import fast
+from ezgan.runs.fast import (add_fast_step, batch_norm_relu_factored, conv2d_single_channel_input_gradient,
+                             fast_generator, upsample_conv3x3_stride2)
 from ezgan.graph import build_graph
 from ezgan.model import batch_norm
 from ezgan.tfsetup import session_config

@@ -23,7 +23,7 @@ from ezgan.errors import CheckpointError, EzganError, TrainingDiverged
 from ezgan.graph import build_graph
 from ezgan.paths import REPO
 from ezgan.sample import Sampler
-from ezgan.train import train
+from ezgan.runs.training import train
 
 v1 = tf.compat.v1
 

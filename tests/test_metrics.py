@@ -1,4 +1,4 @@
-"""The measures of ezgan.metrics on inputs whose answer is known: plain NumPy, no classifier, no TensorFlow."""
+"""The measures of ezgan.lab.metrics on inputs whose answer is known: plain NumPy, no classifier, no TensorFlow."""
 import json
 import subprocess
 import sys
@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from ezgan.metrics import (CONFIDENT, METRICS, SPLITS, check_images, classifier_score, feature_statistics,
-                           frechet_distance, label_statistics, metrics_row, quality_targets)
+from ezgan.lab.metrics import (CONFIDENT, METRICS, SPLITS, check_images, classifier_score, feature_statistics,
+                               frechet_distance, label_statistics, metrics_row, quality_targets)
 from ezgan.paths import REPO
 
 
@@ -17,7 +17,7 @@ def log(probabilities):
 
 
 def test_importing_the_metrics_does_not_import_tensorflow():
-    code = "import sys, ezgan.metrics; print('tensorflow' in sys.modules, 'ezgan.evaluate' in sys.modules)"
+    code = "import sys, ezgan.lab.metrics; print('tensorflow' in sys.modules, 'ezgan.lab.evaluate' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.split() == ["False", "False"]
 

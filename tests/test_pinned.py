@@ -15,7 +15,7 @@ import tensorflow as tf
 from ezgan.graph import build_graph
 from ezgan.model import discriminator, generator
 from ezgan.sample import Sampler, sample
-from ezgan.train import train
+from ezgan.runs.training import train
 
 v1 = tf.compat.v1
 REPO = pathlib.Path(__file__).resolve().parent.parent

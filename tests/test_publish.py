@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ezgan import evaluate
+from ezgan.lab import evaluate
 from ezgan.paths import REPO
-from ezgan.recipes import RECIPES
-from ezgan.train import train
+from ezgan.lab.recipes import RECIPES
+from ezgan.runs.training import train
 from tools import publish
 
 RUN = dict(iterations=20, pretrain_steps=2, seed=3, checkpoint_every=10, summary_every=5, milestone_every=10,
@@ -154,7 +154,7 @@ REFERENCES = {"real test set (10,000) vs itself": metric_row(9.9, 0.0),
 
 
 class StandInEvaluator:
-    """What publish() needs of ezgan.evaluate.Evaluator, without the classifier."""
+    """What publish() needs of ezgan.lab.evaluate.Evaluator, without the classifier."""
     instances = []
 
     def __init__(self, classifier):
@@ -308,7 +308,7 @@ def test_the_card_of_dcgans_recipe_names_each_of_its_changes(tmp_path):
                     publish_command="make publish-improved")
     card = publish.render_model_card(tmp_path)
     for change in ("**No discriminator pre-training**", "**One Adam optimizer for D", "**D sees the spread of its batch**",
-                   "`ezgan.recipes.dcgan_discriminator`", "`ezgan.recipes.wide_dcgan_generator`", "7×7×128 maps",
+                   "`ezgan.lab.recipes.dcgan_discriminator`", "`ezgan.lab.recipes.wide_dcgan_generator`", "7×7×128 maps",
                    "**Adam β1 = 0.5**", "**Sampled from a moving average", "the discriminator's one update"):
         assert change in card, change
     assert "both discriminator updates" not in card and "{" not in card

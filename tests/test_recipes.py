@@ -1,4 +1,4 @@
-"""The recipes beyond the tutorial (ezgan.recipes): the guided controller, the switches, their graphs and runs.
+"""The recipes beyond the tutorial (ezgan.lab.recipes): the guided controller, the switches, their graphs and runs.
 
 Expected values are written here or computed here from first principles (NumPy cross-entropies,
 the EMA formula, Adam's beta1 powers), not read from the code under test.
@@ -15,15 +15,19 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ezgan.checkpoints import MILESTONE_TIMES, RunCheckpoints, RunState, resolve_checkpoint
 from ezgan.cli import parser, train_recipe
 from ezgan.graph import GANGraph, build_graph, split_variables
+from ezgan.lab.checkpoints import sample
+from ezgan.lab.graphs import build_recipe_graph
+from ezgan.lab.guided import GuidedSteps, guided_updates
+from ezgan.lab.networks import (dcgan_discriminator, dcgan_generator, leaky_discriminator, minibatch_stddev,
+                                stddev_discriminator)
+from ezgan.lab.recipes import RECIPES, TUTORIAL, Recipe, RecipeError, checkpoint_recipe
+from ezgan.lab.training import train
 from ezgan.model import discriminator
-from ezgan.recipes import (RECIPES, TUTORIAL, GuidedController, Recipe, RecipeError, build_recipe_graph,
-                           checkpoint_recipe, dcgan_generator, guided_updates, leaky_discriminator,
-                           minibatch_stddev, stddev_discriminator, dcgan_discriminator)
-from ezgan.sample import sample
-from ezgan.train import train
+from ezgan.runs.checkpoints import MILESTONE_TIMES, RunCheckpoints, resolve_checkpoint
+from ezgan.runs.state import RunState
+from ezgan.train import StepNoise
 
 v1 = tf.compat.v1
 
@@ -75,9 +79,9 @@ def test_the_controller_decides_each_update_on_the_losses_the_previous_one_fetch
         (0.46, 0.5, 0.45),    # iteration 1, after G
         (0.45, 0.7, 0.5),     # iteration 1, after D on real: nothing above its threshold
     ])
-    controller = GuidedController(gan)
+    steps = GuidedSteps(gan)
     for _ in range(3):
-        controller.iteration(sess, "real", "z0", "z1", "z2")
+        steps.iterate(sess, "real", StepNoise("z0", "z1", "z2"))
     assert sess.calls == [("G", "z1"), ("D on real", "z2"), "increment",
                           ("D on fake", "z0"), ("G", "z1"), ("D on real", "z2"), "increment",
                           "increment"]

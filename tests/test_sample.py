@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from ezgan.errors import CheckpointError
 from ezgan.paths import REPO
-from ezgan.sample import Sampler, checkpoint_label, grid_image, sample
+from ezgan.lab.checkpoints import checkpoint_label
+from ezgan.sample import grid_image, sample, Sampler
 
 v1 = tf.compat.v1
 EZGAN = pathlib.Path(sys.executable).parent / "ezgan"   # the console script `pip install -e .` made

@@ -8,7 +8,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from ezgan.graph import build_graph
 from ezgan.sample import sample
-from ezgan.train import step_noise, train
+from ezgan.runs.training import train
+from ezgan.train import step_noise
 
 v1 = tf.compat.v1
 

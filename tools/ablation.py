@@ -2,7 +2,7 @@
 
     make ablation ITERATIONS=10000 SEEDS=3          (or: python tools/ablation.py --iterations 10000 --seeds 3)
     python tools/ablation.py --iterations 10000 --dry-run           the plan: every run, its state, its command
-    python tools/ablation.py --iterations 10000 --rows tutorial,dcgan   only these rows (ezgan.recipes.RECIPES)
+    python tools/ablation.py --iterations 10000 --rows tutorial,dcgan   only these rows (ezgan.lab.recipes.RECIPES)
     python tools/ablation.py --iterations 1000 --rows spread --add-rows   a new row joins the CSV's others
 
 1. ``train_all``: every (row, seed) is ``ezgan train --recipe ROW --seed S --iterations N`` with a
@@ -10,9 +10,9 @@
    default), two processes at once, each on one TensorFlow thread: on this 2-core machine two
    one-thread copies train more iterations per second between them than one run on both cores
    (docs/performance.md: 47.9 against 53.6 ms per iteration). The tutorial row trains with
-   ``ezgan.fast``'s step, every other row runs its ops as the tutorial's ``--literal`` loop does.
+   ``ezgan.runs.fast``'s step, every other row runs its ops as the tutorial's ``--literal`` loop does.
    A finished run is skipped, an unfinished one resumed (``--resume``): stop and start at will;
-2. ``score_runs``: every milestone of every run is scored by ``ezgan.evaluate.Evaluator`` (n
+2. ``score_runs``: every milestone of every run is scored by ``ezgan.lab.evaluate.Evaluator`` (n
    digits from noise seed 0, the same noise for every checkpoint), the scores cached beside the
    run (scores-nN-seedS.json); the wall time of each milestone is the run's own training time
    (``milestones/times.json``, written by ``ezgan train``);
@@ -40,11 +40,12 @@ tf = tensorflow()
 
 import numpy as np  # noqa: E402
 
-from ezgan.checkpoints import MILESTONE_TIMES, MILESTONES, RUN_STATE, milestone_checkpoints  # noqa: E402
+from ezgan.runs.checkpoints import milestone_checkpoints, MILESTONE_TIMES  # noqa: E402
+from ezgan.runs.state import MILESTONES, RUN_STATE, RunState  # noqa: E402
 from ezgan.errors import CheckpointError, EzganError  # noqa: E402
-from ezgan.metrics import METRICS  # noqa: E402
+from ezgan.lab.metrics import METRICS  # noqa: E402
 from ezgan.paths import REPO  # noqa: E402
-from ezgan.recipes import RECIPES  # noqa: E402
+from ezgan.lab.recipes import RECIPES  # noqa: E402
 
 DEFAULT_RUNS = pathlib.Path("~/.cache/ezgan/ablation")
 DEFAULT_OUT = REPO / "docs" / "ablation"
@@ -76,11 +77,10 @@ class Run:
 
     def state(self):
         """"done", "resume" (it has a checkpoint but not all its iterations) or "new"."""
-        path = self.directory / RUN_STATE
-        if not path.exists():
+        if not (self.directory / RUN_STATE).exists():
             return "new"
-        state = json.loads(path.read_text())
-        return "done" if state["step"] - state["pretrain_steps"] >= self.iterations else "resume"
+        state = RunState.read(self.directory)
+        return "done" if state.step - state.pretrain_steps >= self.iterations else "resume"
 
     def arguments(self, threads=1):
         """``ezgan train``'s arguments for this run (with --resume if it has a checkpoint to go on from)."""
@@ -177,7 +177,7 @@ def run_scores(run, evaluator, n, seed, echo=print):
         milestones = milestone_checkpoints(run.directory / MILESTONES)
     except CheckpointError:
         return []
-    pretrain_steps = json.loads((run.directory / RUN_STATE).read_text())["pretrain_steps"]
+    pretrain_steps = RunState.read(run.directory).pretrain_steps
     times_file = run.directory / MILESTONES / MILESTONE_TIMES
     times = json.loads(times_file.read_text()) if times_file.exists() else {}
     cache_file = run.directory / f"scores-n{n}-seed{seed}.json"
@@ -200,7 +200,7 @@ def run_scores(run, evaluator, n, seed, echo=print):
 
 def score_runs(runs, n=2000, seed=0, classifier=None, echo=print):
     """(lines of every run's milestones, reference rows {name: row}, classifier info) from one Evaluator."""
-    from ezgan.evaluate import Evaluator
+    from ezgan.lab.evaluate import Evaluator
 
     evaluator = Evaluator(classifier)
     try:
@@ -374,7 +374,7 @@ def parse_args(argv=None):
     parser.add_argument("--iterations", type=int, required=True,
                         help=f"each run's budget in main-loop iterations (a multiple of {MILESTONES_PER_RUN})")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. SEEDS-1, the same for every row")
-    parser.add_argument("--rows", default=",".join(RECIPES), help="comma-separated named recipes (ezgan.recipes.RECIPES)")
+    parser.add_argument("--rows", default=",".join(RECIPES), help="comma-separated named recipes (ezgan.lab.recipes.RECIPES)")
     parser.add_argument("--runs", default=str(DEFAULT_RUNS),
                         help="where the runs go; each budget gets its folder N-iterations in it")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for ablation.csv, ablation.png, summary.md")

@@ -32,7 +32,7 @@ from ezgan.tfsetup import session_config, tensorflow
 
 tf = tensorflow()
 
-from ezgan.fast import add_fast_step, matmul_input_gradient  # noqa: E402
+from ezgan.runs.fast import add_fast_step, matmul_input_gradient  # noqa: E402
 from ezgan.graph import build_graph  # noqa: E402
 from ezgan.hparams import SUMMARY_EVERY  # noqa: E402
 from ezgan.mnist import read_data_sets  # noqa: E402
@@ -106,7 +106,7 @@ def matmul_gradient_forms(stretches, batch=50, rows=7 * 7 * 64, columns=1024):
     """Seconds for the discriminator's big layer's input gradient, written TF's way and ours.
 
     TF's MatMul gradient is ``matmul(grad, weights, transpose_b=True)``; the fast ``train_step``
-    uses ``ezgan.fast.matmul_input_gradient`` instead.
+    uses ``ezgan.runs.fast.matmul_input_gradient`` instead.
     """
     graph = tf.Graph()
     with graph.as_default():

@@ -6,14 +6,14 @@ From the run folder (a training run's ``--checkpoint-dir``, only read: the run m
 training), in order, each step a function here so that the tests can run them on a tiny run:
 
 1. ``export_latest``: the run's latest model checkpoint -> ``pretrained/``, model variables only,
-   with its run.json (``ezgan.checkpoints.export_model``, what ``ezgan export`` runs);
+   with its run.json (``ezgan.runs.checkpoints.export_model``, what ``ezgan export`` runs);
 2. ``write_samples``: the run's fixed-noise grid, drawn by that checkpoint -> ``pretrained/samples.png``;
 3. ``training_gif``: the run's fixed-noise grids across training, labelled by iteration ->
    ``pretrained/training.gif``;
 4. ``thin_events`` + ``write_events``: the run's TensorBoard events -> ``tensorboard/tutorial-run/``,
    every scalar, the graph, the images every ``IMAGE_EVERY`` iterations, orphaned steps purged;
 5. ``evaluate_checkpoint`` (what ``ezgan evaluate --references`` measures) and, without
-   ``--skip-curve``, ``ezgan.evaluate.quality_curve`` (what ``ezgan curve`` measures) ->
+   ``--skip-curve``, ``ezgan.lab.evaluate.quality_curve`` (what ``ezgan curve`` measures) ->
    ``pretrained/evaluation.json``, ``pretrained/quality_curve.{csv,png,json}``;
 6. ``render_model_card``: ``pretrained/MODEL_CARD.md``, every number read from the files above and
    from ``pretrained/publish.json`` (the facts of the publication: machine, run, GIF, events).
@@ -37,14 +37,19 @@ tf = tensorflow()
 
 import numpy as np  # noqa: E402
 
-from ezgan import evaluate, hparams, metrics, recipes  # noqa: E402
-from ezgan.checkpoints import (GRIDS, MILESTONES, RUN_STATE, checkpoint_step, export_model,  # noqa: E402
+from ezgan import hparams  # noqa: E402
+from ezgan.lab import evaluate, metrics, recipes
+from ezgan.lab.checkpoints import export_model  # noqa: E402
+from ezgan.runs.checkpoints import checkpoint_step, GRIDS
+from ezgan.runs.state import MILESTONES, RUN_STATE
                                resolve_checkpoint)
 from ezgan.errors import EzganError  # noqa: E402
-from ezgan.recipes import RECIPES, TUTORIAL, run_recipe, uses_fast_step  # noqa: E402
+from ezgan.lab.UNKNOWN import uses_fast_step  # noqa: E402
+from ezgan.lab.recipes import RECIPES, run_recipe, TUTORIAL
 from ezgan.paths import REPO, pretrained_dir  # noqa: E402
-from ezgan.sample import Sampler, save_grid, under_label  # noqa: E402
-from ezgan.train import fixed_noise  # noqa: E402
+from ezgan.lab.pictures import under_label  # noqa: E402
+from ezgan.sample import Sampler, save_grid
+from ezgan.runs.training import fixed_noise  # noqa: E402
 
 v1 = tf.compat.v1
 DEFAULT_RUN = "~/.cache/ezgan/runs/main"   # `make train`'s run (the Makefile's RUN_DIR)
@@ -497,7 +502,7 @@ def recipe_notes(recipe):
             "step per iteration: each iteration runs, in this order, a D step on generated images if D's last "
             f"known loss on them is above {recipes.D_FAKE_THRESHOLD}, a G step if G's is above "
             f"{recipes.G_THRESHOLD}, and a D step on real images if D's loss on them is above "
-            f"{recipes.D_REAL_THRESHOLD}, each on its own noise batch (`ezgan.recipes.guided_updates`). The "
+            f"{recipes.D_REAL_THRESHOLD}, each on its own noise batch (`ezgan.lab.recipes.guided_updates`). The "
             "number of updates of each kind is logged to TensorBoard (`d_fake_count`, `g_count`, `d_real_count`)."),
         "pretrain": lambda value: (
             f"**No discriminator pre-training** (the tutorial's: {hparams.PRETRAIN_STEPS} D-only steps before the "
@@ -511,18 +516,18 @@ def recipe_notes(recipe):
             "images, one on the loss on generated images). Each of the tutorial's two takes steps of about its "
             "learning rate whatever its loss, so nothing pulls D's overall level back when it drifts (notebook 9)."),
         "discriminator": lambda value: (
-            "**The DCGAN-style discriminator** (`ezgan.recipes.dcgan_discriminator`) in place of the tutorial's: "
+            "**The DCGAN-style discriminator** (`ezgan.lab.recipes.dcgan_discriminator`) in place of the tutorial's: "
             "4×4 stride-2 convolutions to 14×14×64 and 7×7×128 with leaky ReLUs (batch norm on the second), one "
             "dense layer to the logit (variables `d_dc_*`)."),
         "leaky_relu": lambda value: (
             f"**Leaky ReLU in D** (slope {recipes.LEAKY_SLOPE}) in place of ReLU: the same layers and variables."),
         "minibatch_stddev": lambda value: (
-            "**D sees the spread of its batch** (`ezgan.recipes.minibatch_stddev`, ProGAN's minibatch standard "
+            "**D sees the spread of its batch** (`ezgan.lab.recipes.minibatch_stddev`, ProGAN's minibatch standard "
             "deviation): one more 7×7 map before D's dense layer, the standard deviation of each feature over the "
             "batch, averaged. A generator that draws few kinds of digit makes batches less varied than real ones, "
             "which D can then see."),
         "generator": lambda value: (
-            f"**The DCGAN-style generator** (`ezgan.recipes.{recipes.GENERATOR_FUNCTIONS[value].__name__}`) in place "
+            f"**The DCGAN-style generator** (`ezgan.lab.recipes.{recipes.GENERATOR_FUNCTIONS[value].__name__}`) in place "
             f"of the tutorial's: dense to 7×7×{recipes.DCGAN_WIDTHS[value]} maps, batch norm, ReLU, two 4×4 stride-2 "
             "transposed convolutions to 28×28, sigmoid (variables `g_dc_*`)."),
         "ema_decay": lambda value: (

@@ -27,10 +27,11 @@ import tempfile
 
 from ezgan.tfsetup import tensorflow
 
-tensorflow()   # quietly, before ezgan.recipes imports it
+tensorflow()   # quietly, before ezgan.lab.recipes imports it
 
 from ezgan.paths import REPO  # noqa: E402
-from ezgan.recipes import TUTORIAL, recipe_name, run_recipe  # noqa: E402
+from ezgan.lab.recipes import TUTORIAL, recipe_name, run_recipe  # noqa: E402
+from ezgan.runs.state import RunState  # noqa: E402
 
 MODELS = ("pretrained", "pretrained/improved")
 DEFAULT_OUT = REPO / "docs" / "time_to_quality.json"
@@ -69,7 +70,7 @@ def time_recipe(recipe, iterations, seed=0):
 def model_row(folder, score, seconds_per_iteration, seconds_before):
     """What one model's curve and this machine's pace say: the milestone and the minutes to it."""
     folder = REPO / folder
-    recipe = run_recipe(json.loads((folder / "run.json").read_text()))
+    recipe = run_recipe(RunState.read(folder))
     curve = json.loads((folder / "quality_curve.json").read_text())
     row, reached = milestone_reaching(curve["rows"], score)
     return dict(model=str(folder.relative_to(REPO)), recipe=recipe_name(recipe), reached=reached,
@@ -102,7 +103,7 @@ def main(argv=None):
         parser.error(f"--iterations must be an even number of at least 2, got {args.iterations}")
     models = []
     for folder in MODELS:
-        recipe = run_recipe(json.loads((REPO / folder / "run.json").read_text()))
+        recipe = run_recipe(RunState.read(REPO / folder))
         print(f"timing {args.iterations} iterations of the {recipe_name(recipe)} recipe ...", flush=True)
         models.append(model_row(folder, args.score, *time_recipe(recipe, args.iterations)))
     result = dict(command=f"make time-to-quality (python tools/time_to_quality.py --score {args.score:g} "

@@ -1,7 +1,7 @@
 """Measuring generated digits with an MNIST classifier: the classifier, the evaluator, a quality curve.
 
 The measures themselves (classifier score, Fréchet distance, digit shares) are plain NumPy in
-``ezgan.metrics``, whose docstring explains them; this module holds what they are computed from:
+``ezgan.lab.metrics``, whose docstring explains them; this module holds what they are computed from:
 a small CNN in the project's TF1 style, its variables under ``classifier/``, that
 ``ezgan train-classifier`` (``make classifier``) trains into ``pretrained/classifier``. Reference
 rows (the real test set, real training images, the untrained generator) put a checkpoint's numbers
@@ -17,13 +17,13 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from ezgan import hparams
-from ezgan.checkpoints import (MILESTONES, RUN_STATE, RunState, milestone_checkpoints, resolve_checkpoint,
-                               restored_session)
+from ezgan.runs.checkpoints import milestone_checkpoints, resolve_checkpoint, restored_session
+from ezgan.runs.state import MILESTONES, RUN_STATE, RunState
 from ezgan.errors import CheckpointError, EzganError
 from ezgan.graph import build_graph
-from ezgan.metrics import CONFIDENT, METRICS, SPLITS, check_images, feature_statistics, metrics_row
+from ezgan.lab.metrics import check_images, CONFIDENT, feature_statistics, METRICS, metrics_row, SPLITS
 from ezgan.mnist import read_data_sets
-from ezgan.outputs import write_json
+from ezgan.runs.outputs import write_json
 from ezgan.paths import pretrained_dir
 from ezgan.sample import generate, normal_noise, sample
 from ezgan.tfsetup import session_config
@@ -200,7 +200,7 @@ class Evaluator:
         self.test_statistics = feature_statistics(self.test_predictions[1])
 
     def metrics(self, log_probabilities, features):
-        """``ezgan.metrics.metrics_row`` against the real test set."""
+        """``ezgan.lab.metrics.metrics_row`` against the real test set."""
         return metrics_row(log_probabilities, features, self.test_statistics)
 
     def evaluate(self, images):
@@ -275,7 +275,7 @@ def run_pretrain_steps(milestones):
     """The pre-training steps of the run the milestones belong to: from its run state, else the tutorial's."""
     run_dir = pathlib.Path(milestones).parent
     if (run_dir / RUN_STATE).exists():
-        return RunState.load(run_dir).pretrain_steps
+        return RunState.read(run_dir).pretrain_steps
     return hparams.PRETRAIN_STEPS
 
 

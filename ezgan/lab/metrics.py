@@ -1,7 +1,7 @@
 """The measures of a set of generated digits, as plain NumPy on what a classifier says about them.
 
 A GAN's losses say little about how good its digits look. These measures judge them the way the
-Inception Score and FID judge ImageNet samples, with a small MNIST classifier (``ezgan.evaluate``)
+Inception Score and FID judge ImageNet samples, with a small MNIST classifier (``ezgan.lab.evaluate``)
 in the place of the Inception network (which knows nothing useful about 28x28 digits). They take
 the classifier's outputs, log p(y|x) (n, 10) and its penultimate features (n, d), and nothing else:
 

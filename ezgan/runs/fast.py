@@ -2,8 +2,8 @@
 
 Nothing here is needed to follow the tutorial: ``ezgan.model`` and ``ezgan.graph`` build the
 tutorial's networks and trainers, and ``ezgan.train.literal_iteration`` runs them as the tutorial
-did. ``ezgan train`` adds this step to that graph (``add_fast_step``) unless told ``--literal``,
-and trains about 1.8x faster on a CPU. Every piece computes the same function as the tutorial's
+did. ``ezgan train`` adds this step to that graph (``FastSteps``) unless told ``--literal``, and
+trains about 1.8x faster on a CPU. Every piece computes the same function as the tutorial's
 layers, only rounded differently (``tests/test_fast.py`` compares them; ``docs/performance.md``
 says where the time goes):
 
@@ -23,6 +23,7 @@ import tensorflow as tf
 from ezgan.graph import GANGraph, gan_losses, mean_cross_entropy
 from ezgan.hparams import BN_EPSILON
 from ezgan.model import discriminator
+from ezgan.train import TutorialSteps
 
 v1 = tf.compat.v1
 
@@ -357,3 +358,17 @@ def add_fast_step(gan):
         g_loss_after_d_step = mean_cross_entropy(Dg_logits_after_d_step, tf.ones_like)
         train_step = gan.g_optimizer.minimize(g_loss_after_d_step, var_list=gan.g_vars, name="train_step")
     return FastStep(gan, z_g, d_step, (d_loss_real, d_loss_fake), train_step)
+
+
+class FastSteps(TutorialSteps):
+    """``ezgan.train.TutorialSteps`` with ``add_fast_step``'s ops: what ``ezgan train`` runs on the tutorial's graph."""
+
+    def __init__(self, gan):
+        super().__init__(gan)
+        self.fast_step = add_fast_step(gan)
+
+    def pretrain(self, sess, real, noise):
+        return self.fast_step.pretrain_step(sess, real, noise.d)
+
+    def iterate(self, sess, real, noise):
+        self.fast_step.iteration(sess, real, noise.d, noise.g)

@@ -60,3 +60,9 @@ def atomic_output(path):
 def write_json(path, value):
     with atomic_output(path) as file:
         file.write((json.dumps(value, indent=1) + "\n").encode())
+
+
+def save_png(image, path):
+    """A PIL image written as a PNG through ``atomic_output``."""
+    with atomic_output(path) as file:
+        image.save(file, format="PNG")

@@ -14,16 +14,8 @@ import shutil
 
 import numpy as np
 
-from ezgan.checkpoints import (
-    GRIDS,
-    MILESTONES,
-    MODEL_CHECKPOINT,
-    MODEL_INDEX,
-    RUN_STATE,
-    TRAIN_CHECKPOINT,
-    RunState,
-    remove_partial_saves,
-)
+from ezgan.runs.checkpoints import GRIDS, MODEL_CHECKPOINT, MODEL_INDEX, TRAIN_CHECKPOINT, remove_partial_saves
+from ezgan.runs.state import MILESTONES, RUN_STATE, RunState
 from ezgan.errors import EzganError, TrainingDiverged
 
 LOCK = ".lock"

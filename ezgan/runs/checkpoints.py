@@ -13,7 +13,6 @@ A training run's folder (``--checkpoint-dir``) holds::
 STEP is the global step: pre-training steps plus main-loop iterations.
 """
 import contextlib
-import dataclasses
 import json
 import math
 import os
@@ -24,16 +23,15 @@ import numpy as np
 import tensorflow as tf
 
 from ezgan.errors import CheckpointError, WriteError
-from ezgan.outputs import write_json
+from ezgan.runs.outputs import write_json
+from ezgan.runs.state import MILESTONES, RUN_STATE
 from ezgan.tfsetup import session_config
 
 v1 = tf.compat.v1
 TRAIN_CHECKPOINT = "train.ckpt"
 MODEL_CHECKPOINT = "model.ckpt"
 MODEL_INDEX = "model_checkpoint"  # the `checkpoint` index file of the model checkpoints
-MILESTONES = "milestones"
 GRIDS = "grids"
-RUN_STATE = "run.json"
 MILESTONE_TIMES = "times.json"
 _NUMBERED = re.compile(r".*-(\d+)")
 
@@ -45,29 +43,6 @@ def checkpoint_step(prefix):
         raise CheckpointError(f"{prefix}: not a numbered checkpoint (NAME-STEP); give a run's folder or a "
                               f"prefix such as model.ckpt-1300")
     return int(numbered.group(1))
-
-
-@dataclasses.dataclass
-class RunState:
-    """What a run needs to be resumed besides its variables; saved next to every checkpoint."""
-    seed: int
-    pretrain_steps: int
-    iterations: int
-    logdir: str
-    elapsed_seconds: float = 0.0
-    step: int = 0
-    recipe: dict = None   # ezgan.recipes.Recipe.to_dict() of a run beyond the tutorial; absent for the tutorial's
-
-    def save(self, directory):
-        state = {key: value for key, value in dataclasses.asdict(self).items() if key != "recipe" or value}
-        write_json(pathlib.Path(directory) / RUN_STATE, state)
-
-    @classmethod
-    def load(cls, directory):
-        path = pathlib.Path(directory) / RUN_STATE
-        if not path.exists():
-            raise CheckpointError(f"{path}: no run to resume here (start one without --resume)")
-        return cls(**json.loads(path.read_text()))
 
 
 def resolve_checkpoint(path):
@@ -176,7 +151,7 @@ class RunCheckpoints:
         self.gan, self.directory, self.keep = gan, directory, keep
         with gan.graph.as_default():
             self.everything = v1.train.Saver(max_to_keep=keep, save_relative_paths=True)
-            # A recipe's graph may save other values under the model's names (ezgan.recipes: the EMA).
+            # A recipe's graph may save other values under the model's names (ezgan.lab.recipes: the EMA).
             model = getattr(gan, "saved_model_variables", None) or gan.model_variables
             self.model = v1.train.Saver(var_list=model, max_to_keep=keep, save_relative_paths=True)
             self.milestones = v1.train.Saver(var_list=model, max_to_keep=None, save_relative_paths=True)
@@ -246,38 +221,3 @@ def prune(directory, keep):
         for step in checkpoint_steps(directory, name)[:-keep]:
             for path in directory.glob(f"{name}-{step}.*"):
                 path.unlink()
-
-
-def export_model(checkpoint, out_dir):
-    """Copy the model variables (no optimizer state) of ``checkpoint`` to ``out_dir``, keeping its step.
-
-    This is how a run's checkpoint becomes ``pretrained/``: the original's layout, nothing else,
-    and the run's ``run.json`` beside it so the step, seed and schedule travel with it. The model
-    already in ``out_dir`` is removed only once the new one is written.
-    """
-    from ezgan.recipes import build_recipe_graph, checkpoint_recipe
-
-    prefix = resolve_checkpoint(checkpoint)
-    step = checkpoint_step(prefix)
-    gan = build_recipe_graph(checkpoint_recipe(prefix))   # the tutorial's graph unless the run says otherwise
-    with gan.graph.as_default():
-        check_variables(prefix, gan.model_variables)
-        saver = v1.train.Saver(var_list=gan.model_variables, save_relative_paths=True)
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    old_files = [path for path in out_dir.glob(f"{MODEL_CHECKPOINT}-*")
-                 if not path.name.startswith(f"{MODEL_CHECKPOINT}-{step}.")]
-    with v1.Session(graph=gan.graph, config=session_config()) as sess, writing_checkpoint(out_dir, step):
-        saver.restore(sess, prefix)
-        saved = saver.save(sess, str(out_dir / MODEL_CHECKPOINT), global_step=step, write_meta_graph=False)
-    for old in old_files:
-        old.unlink()
-    run_state = pathlib.Path(prefix).parent / RUN_STATE
-    if not run_state.exists():
-        run_state = pathlib.Path(prefix).parent.parent / RUN_STATE  # a milestone: run.json is one level up
-    if run_state.exists():
-        state = json.loads(run_state.read_text())
-        state.update(step=step, iterations=step - state["pretrain_steps"])
-        state.pop("logdir")
-        write_json(out_dir / RUN_STATE, state)
-    return saved

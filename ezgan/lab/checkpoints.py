@@ -1,0 +1,116 @@
+"""Any checkpoint, whatever its recipe: the sampler of its generator, its label, its export.
+
+A checkpoint's recipe is in its run's run.json (``ezgan.lab.recipes.checkpoint_recipe``); from it
+come the generator to sample (``open_sampler``) and the graph whose model variables an export
+copies (``export_model``).
+"""
+import pathlib
+
+import tensorflow as tf
+
+from ezgan.errors import WriteError
+from ezgan.lab.graphs import build_recipe_graph, recipe_generator
+from ezgan.lab.recipes import checkpoint_recipe, recipe_name
+from ezgan.paths import EXPORTED, is_bundled, pretrained_dir
+from ezgan.runs.checkpoints import (MODEL_CHECKPOINT, TRAIN_CHECKPOINT, check_variables, checkpoint_step,
+                                    remove_partial_saves, resolve_checkpoint, restored_session, writing_checkpoint)
+from ezgan.runs.outputs import check_folder, signals_held
+from ezgan.runs.state import RUN_STATE, RunState, run_folder
+from ezgan.sample import Sampler
+from ezgan.tfsetup import session_config
+
+v1 = tf.compat.v1
+
+
+def open_sampler(checkpoint=None):
+    """A ``Sampler`` of the generator ``checkpoint`` (default ``pretrained/``) was trained with, checked first."""
+    prefix = resolve_checkpoint(pretrained_dir() if checkpoint is None else checkpoint)
+    return Sampler(prefix, recipe_generator(checkpoint_recipe(prefix)), restore=restored_session)
+
+
+def sample(n=64, seed=None, checkpoint=None):
+    """``ezgan.sample.sample`` for a checkpoint of any recipe."""
+    sampler = open_sampler(checkpoint)
+    try:
+        return sampler.sample(n, seed)
+    finally:
+        sampler.close()
+
+
+def checkpoint_label(checkpoint):
+    """"CHECKPOINT: NAME recipe", the checkpoint as given and its recipe's name (else its description)."""
+    prefix = resolve_checkpoint(pretrained_dir() if checkpoint is None else checkpoint)
+    recipe = checkpoint_recipe(prefix)
+    name = recipe_name(recipe)
+    shown = "pretrained" if checkpoint is None else str(checkpoint).rstrip("/")
+    return f"{shown}: {name} recipe" if name else f"{shown}: {recipe.describe()}"
+
+
+def default_export_folder(prefix):
+    """``exported/RUN-stepSTEP`` in the working directory: RUN the name of the checkpoint's run folder."""
+    return pathlib.Path(EXPORTED) / f"{run_folder(prefix).resolve().name}-step{checkpoint_step(prefix)}"
+
+
+def check_export_folder(out_dir, prefix, overwrite=False):
+    """Refuse, in one line, an export of ``prefix`` to ``out_dir`` that would damage something.
+
+    Never into a training run's folder (a run.json with training state, or train.ckpt-* files) or a
+    folder in it, nor into the folder ``prefix`` comes from: checkpoints, index and run.json would be
+    replaced. Over another model, or into a model folder bundled with the checkout, only with ``overwrite``.
+    """
+    out_dir = pathlib.Path(out_dir)
+    check_folder(out_dir, f"--out {out_dir}")
+    if out_dir.resolve() in (pathlib.Path(prefix).parent.resolve(), run_folder(prefix).resolve()):
+        raise WriteError(f"{out_dir}: the folder of --checkpoint {prefix}; export to a folder of its own")
+    for folder in (out_dir, out_dir.absolute().parent):   # the run's milestones/ or grids/ would be damaged too
+        if list(folder.glob(f"{TRAIN_CHECKPOINT}-*")) or (
+                (folder / RUN_STATE).exists() and RunState.read(folder).is_run):
+            where = "a training run's folder" if folder is out_dir else f"inside the training run's folder {folder}"
+            raise WriteError(f"{out_dir}: {where} (its {RUN_STATE} holds training state); export to a folder "
+                             f"of its own")
+    if overwrite:
+        return
+    if is_bundled(out_dir):
+        raise WriteError(f"{out_dir}: a model bundled with ezgan; export elsewhere, or give --overwrite to "
+                         f"replace it")
+    models = sorted(index.stem for index in out_dir.glob("*.index"))
+    if models:
+        raise WriteError(f"{out_dir}: holds another model ({models[0]}); give --overwrite to replace it, "
+                         f"or another --out")
+
+
+def export_model(checkpoint, out_dir=None, overwrite=False):
+    """Copy the model variables (no optimizer state) of ``checkpoint`` to ``out_dir``, keeping its step.
+
+    This is how a run's checkpoint becomes ``pretrained/``: the original's layout, nothing else,
+    and the run's state beside it (``RunState.exported``) so the step, seed, schedule and recipe
+    travel with it. ``out_dir`` None: ``default_export_folder``. The folder is checked first
+    (``check_export_folder``: a model there is replaced only with ``overwrite``); the model already
+    in it is removed only once the new one is written.
+    """
+    if out_dir is not None:
+        check_folder(out_dir, f"--out {out_dir}")   # before the checkpoint is looked at
+    prefix = resolve_checkpoint(checkpoint)
+    step = checkpoint_step(prefix)
+    out_dir = pathlib.Path(default_export_folder(prefix) if out_dir is None else out_dir)
+    check_export_folder(out_dir, prefix, overwrite)
+    gan = build_recipe_graph(checkpoint_recipe(prefix))   # the tutorial's graph unless the run says otherwise
+    with gan.graph.as_default():
+        check_variables(prefix, gan.model_variables)
+        saver = v1.train.Saver(var_list=gan.model_variables, save_relative_paths=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_partial_saves(out_dir)   # of an export killed while writing
+    old_files = [path for path in out_dir.glob(f"{MODEL_CHECKPOINT}-*")
+                 if not path.name.startswith(f"{MODEL_CHECKPOINT}-{step}.")]
+    state = RunState.of_checkpoint(prefix)
+    with v1.Session(graph=gan.graph, config=session_config()) as sess:
+        saver.restore(sess, prefix)
+        with signals_held(), writing_checkpoint(out_dir, step):   # the model and its run.json, or neither
+            saved = saver.save(sess, str(out_dir / MODEL_CHECKPOINT), global_step=step, write_meta_graph=False)
+            for old in old_files:
+                old.unlink()
+            if state:
+                state.exported(step).save(out_dir)
+            else:   # a checkpoint without a run: a run.json left by the model replaced would describe another one
+                (out_dir / RUN_STATE).unlink(missing_ok=True)
+    return saved
