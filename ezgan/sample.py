@@ -57,6 +57,8 @@ def generate(sess, gan, z):
 def restore_session(graph, checkpoint):
     """A session on ``graph`` with its variables restored from ``checkpoint`` (a prefix, or a folder: its latest)."""
     prefix = v1.train.latest_checkpoint(str(checkpoint)) if os.path.isdir(checkpoint) else str(checkpoint)
+    if prefix is None:
+        raise CheckpointError(f"{checkpoint}: no checkpoint in this folder")
     with graph.as_default():
         saver = v1.train.Saver()
     sess = v1.Session(graph=graph, config=session_config())

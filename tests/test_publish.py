@@ -7,12 +7,17 @@ and ``train(resume=True)`` goes on from there, writing a second events file that
 SessionLog START at iteration 10. No classifier runs here: the end-to-end test swaps in a
 stand-in evaluator.
 """
+import dataclasses
 import json
+import os
+import pathlib
+import shutil
 import subprocess
 import sys
 import time
 import types
 
+import jinja2
 import numpy as np
 import pytest
 from PIL import Image
@@ -21,8 +26,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from ezgan.lab import evaluate
 from ezgan.paths import REPO
 from ezgan.lab.recipes import RECIPES
+from ezgan.runs.state import RunState
 from ezgan.runs.training import train
-from tools import publish
+from tools import animation, events, model_card, publish
 
 RUN = dict(iterations=20, pretrain_steps=2, seed=3, checkpoint_every=10, summary_every=5, milestone_every=10,
            progress=False)
@@ -35,35 +41,34 @@ def run(tmp_path_factory):
     train(logdir=str(run / "tensorboard"), checkpoint_dir=str(run), **RUN)
     # As if killed after logging iteration 15 with its last checkpoint at iteration 10 (global step 12).
     (run / "checkpoint").write_text('model_checkpoint_path: "train.ckpt-12"\n')
-    state = json.loads((run / "run.json").read_text())
-    (run / "run.json").write_text(json.dumps(dict(state, step=12)))   # written after each checkpoint
+    dataclasses.replace(RunState.read(run), step=12).save(run)   # written after each checkpoint
     time.sleep(1.1)  # event file names carry their start time in seconds: the resumed run gets a new file
     train(checkpoint_dir=str(run), resume=True, **RUN)
-    assert len(publish.event_files(run / "tensorboard")) == 2
+    assert len(events.event_files(run / "tensorboard")) == 2
     return run
 
 
-def summary_steps(events, image=None):
-    return [event.step for event in events if event.HasField("summary")
-            and (image is None or any(map(publish.is_image, event.summary.value)) == image)]
+def summary_steps(kept, image=None):
+    return [event.step for event in kept if event.HasField("summary")
+            and (image is None or any(map(events.is_image, event.summary.value)) == image)]
 
 
 def test_thinning_keeps_every_scalar_thins_the_images_and_purges_the_orphans(run, tmp_path):
-    files = publish.event_files(run / "tensorboard")
-    raw = [event for path in files for event in publish.read_events(path)]
+    files = events.event_files(run / "tensorboard")
+    raw = [event for path in files for event in events.read_events(path)]
     assert summary_steps(raw) == [0, 5, 10, 15, 10, 15]  # the orphans at 10 and 15, then the resumed run's
 
-    events, stats = publish.thin_events(files, image_every=10)
-    assert summary_steps(events) == [0, 5, 10, 15]
-    assert summary_steps(events, image=True) == [0, 10]
+    kept, stats = events.thin_events(files, image_every=10)
+    assert summary_steps(kept) == [0, 5, 10, 15]
+    assert summary_steps(kept, image=True) == [0, 10]
     assert stats["sessions"] == 2 and stats["purged"] == 2 and stats["graphs"] == 2
     assert stats["scalar_values"] == 3 * 4 and stats["image_values"] == 5 * 2
     assert stats["images_dropped"] == 5 * 3  # at 5 and 15, and at the orphaned 15 (before the purge)
-    resumed_start = next(publish.read_events(files[1])).wall_time
-    assert all(event.wall_time >= resumed_start for event in events if event.HasField("summary") and event.step >= 10)
+    resumed_start = next(events.read_events(files[1])).wall_time
+    assert all(event.wall_time >= resumed_start for event in kept if event.HasField("summary") and event.step >= 10)
 
-    size = publish.write_events(events, tmp_path / "copy")
-    assert size == publish.folder_bytes(tmp_path / "copy") > 0
+    size = events.write_events(kept, tmp_path / "copy")
+    assert size == events.folder_bytes(tmp_path / "copy") > 0
     copy = EventAccumulator(str(tmp_path / "copy"), size_guidance={"scalars": 0, "images": 0}).Reload()
     original = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "images": 0}).Reload()
     assert sorted(copy.Tags()["scalars"]) == SCALARS
@@ -74,39 +79,40 @@ def test_thinning_keeps_every_scalar_thins_the_images_and_purges_the_orphans(run
 
 
 def test_until_ends_the_copy_at_the_exported_checkpoint(run):
-    events, stats = publish.thin_events(publish.event_files(run / "tensorboard"), image_every=10, until=10)
-    assert summary_steps(events) == [0, 5]
+    kept, stats = events.thin_events(events.event_files(run / "tensorboard"), image_every=10, until=10)
+    assert summary_steps(kept) == [0, 5]
     assert stats["after_until"] == 4  # 10 and 15, from each session
     assert stats["last_step"] == 5
 
 
 def test_a_copy_over_the_size_limit_fails_loudly(run, tmp_path):
-    events, _ = publish.thin_events(publish.event_files(run / "tensorboard"))
-    with pytest.raises(publish.PublishError, match="more than the 1,000 allowed"):
-        publish.write_events(events, tmp_path / "copy", max_bytes=1000)
+    kept, _ = events.thin_events(events.event_files(run / "tensorboard"))
+    with pytest.raises(events.EventsError, match="more than the 1,000 allowed"):
+        events.write_events(kept, tmp_path / "copy", max_bytes=1000)
 
 
 def test_a_truncated_last_record_ends_the_file_with_a_note(run, tmp_path):
-    source = publish.event_files(run / "tensorboard")[0]
+    source = events.event_files(run / "tensorboard")[0]
     cut = tmp_path / source.name
     cut.write_bytes(source.read_bytes()[:-7])
     problems = []
-    events = list(publish.read_events(cut, problems))
-    assert len(events) == len(list(publish.read_events(source))) - 1
+    read = list(events.read_events(cut, problems))
+    assert len(read) == len(list(events.read_events(source))) - 1
     assert len(problems) == 1 and source.name in problems[0]
 
 
 def test_duplicate_steps_without_a_start_are_refused(run, tmp_path):
     """Both sessions' events in one file, the resumed session's START left out: nothing purges the orphans."""
-    events = [event for path in publish.event_files(run / "tensorboard") for event in publish.read_events(path)
+    merged = [event for path in events.event_files(run / "tensorboard") for event in events.read_events(path)
               if event.WhichOneof("what") in ("summary", "graph_def")]
-    publish.write_events(events, tmp_path / "merged")
-    with pytest.raises(publish.PublishError, match="step 10 follows step 15"):
-        publish.thin_events(publish.event_files(tmp_path / "merged"))
+    events.write_events(merged, tmp_path / "merged")
+    with pytest.raises(events.EventsError, match="step 10 follows step 15"):
+        events.thin_events(events.event_files(tmp_path / "merged"))
 
 
 def test_the_command_line_runs_as_a_script_and_names_a_wrong_run_folder(tmp_path):
-    """``python tools/publish.py`` (what ``make publish`` runs) imports the installed package: no PYTHONPATH."""
+    """``python tools/publish.py`` (what ``make publish`` runs) needs no PYTHONPATH: it imports its checkout's
+    ``tools`` and ``ezgan``."""
     result = subprocess.run([sys.executable, "tools/publish.py", "--run", str(tmp_path / "no-run"),
                              "--out", str(tmp_path / "out"), "--tensorboard", str(tmp_path / "tb")],
                             cwd=REPO, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
@@ -117,30 +123,30 @@ def test_the_command_line_runs_as_a_script_and_names_a_wrong_run_folder(tmp_path
 
 
 def test_frame_selection_is_even_and_keeps_both_ends():
-    chosen = publish.select_frames(range(101), 40)
+    chosen = animation.select_frames(range(101), 40)
     assert len(chosen) == 40 and chosen[0] == 0 and chosen[-1] == 100
     assert set(np.diff(chosen)) <= {2, 3}
-    assert publish.select_frames(range(7), 40) == list(range(7))
-    assert publish.select_frames(range(10), 2) == [0, 9]
+    assert animation.select_frames(range(7), 40) == list(range(7))
+    assert animation.select_frames(range(10), 2) == [0, 9]
     with pytest.raises(ValueError):
-        publish.select_frames(range(10), 1)
+        animation.select_frames(range(10), 1)
 
 
 def test_the_gif_labels_frames_from_the_runs_grids(run, tmp_path):
     out = tmp_path / "training.gif"
-    gif = publish.training_gif(run / "grids", out, pretrain_steps=2, max_frames=2)
+    gif = animation.training_gif(run / "grids", out, pretrain_steps=2, max_frames=2)
     assert gif["grids"] == 3 and gif["iterations"] == [0, 20] and gif["bytes"] == out.stat().st_size
     with Image.open(out) as image:
         assert image.n_frames == 2 and image.size == (gif["width"], gif["height"])
-        assert image.info["duration"] == publish.GIF_FRAME_MS
+        assert image.info["duration"] == animation.GIF_FRAME_MS
         image.seek(1)
-        assert image.info["duration"] == publish.GIF_LAST_FRAME_MS
-    assert publish.training_gif(run / "grids", out, pretrain_steps=2)["iterations"] == [0, 10, 20]
-    assert publish.training_gif(run / "grids", out, pretrain_steps=2, until_step=12)["iterations"] == [0, 10]
-    tight = publish.training_gif(run / "grids", out, pretrain_steps=2, max_bytes=gif["bytes"] - 1)
+        assert image.info["duration"] == animation.GIF_LAST_FRAME_MS
+    assert animation.training_gif(run / "grids", out, pretrain_steps=2)["iterations"] == [0, 10, 20]
+    assert animation.training_gif(run / "grids", out, pretrain_steps=2, until_step=12)["iterations"] == [0, 10]
+    tight = animation.training_gif(run / "grids", out, pretrain_steps=2, max_bytes=gif["bytes"] - 1)
     assert tight["scale"] < gif["scale"]
-    with pytest.raises(publish.PublishError, match="lower max_frames"):
-        publish.training_gif(run / "grids", out, pretrain_steps=2, max_bytes=100)
+    with pytest.raises(animation.AnimationError, match="lower max_frames"):
+        animation.training_gif(run / "grids", out, pretrain_steps=2, max_bytes=100)
 
 
 def metric_row(score, distance):
@@ -178,6 +184,14 @@ class StandInEvaluator:
 
 def test_publish_end_to_end_with_a_stand_in_evaluator(run, tmp_path, monkeypatch):
     monkeypatch.setattr(evaluate, "Evaluator", StandInEvaluator)
+    renamed = []   # what atomic_output renames into place: the files written whole or not at all
+    rename = os.replace
+
+    def recording_replace(source, target):
+        renamed.append(pathlib.Path(target).name)
+        rename(source, target)
+
+    monkeypatch.setattr(os, "replace", recording_replace)
     out, board = tmp_path / "pretrained", tmp_path / "tensorboard" / "tutorial-run"
     board.mkdir(parents=True)
     (board / "stale").write_text("from an earlier publication")
@@ -189,58 +203,63 @@ def test_publish_end_to_end_with_a_stand_in_evaluator(run, tmp_path, monkeypatch
     for name in ("model.ckpt-22.index", "run.json", "samples.png", "training.gif", "evaluation.json",
                  "quality_curve.csv", "quality_curve.png", "quality_curve.json", "publish.json", "MODEL_CARD.md"):
         assert (out / name).exists(), name
-    assert not (board / "stale").exists() and len(publish.event_files(board)) == 1
-    exported = json.loads((out / "run.json").read_text())
-    assert exported["step"] == 22 and exported["iterations"] == 20 and "logdir" not in exported
+    # Every JSON and text file publish writes, and its pictures, through ezgan.runs.outputs: none left half-written.
+    assert {"run.json", "evaluation.json", "publish.json", "MODEL_CARD.md", "samples.png", "training.gif"} <= set(
+        renamed)
+    assert not list(out.glob(".*partial*"))
+    assert not (board / "stale").exists() and len(events.event_files(board)) == 1
+    exported = RunState.read(out)
+    assert exported.step == 22 and exported.iterations == 20 and not exported.is_run
     # The run's fixed noise through the exported generator: the grid the run saved at that checkpoint.
     samples = np.asarray(Image.open(out / "samples.png"), np.int16)
     last_grid = np.asarray(Image.open(run / "grids" / "step0000022.png"), np.int16)
     assert samples.shape == last_grid.shape and np.abs(samples - last_grid).max() <= 1
     assert info["tensorboard"]["sessions"] == 2 and info["tensorboard"]["last_step"] == 15
-    assert info["command"] == (f"ezgan train --seed 3 --pretrain-steps 2 --iterations 20 --checkpoint-dir "
-                               f"{publish.shown_path(run)} --logdir {publish.shown_path(run)}/tensorboard")
     curve = json.loads((out / "quality_curve.json").read_text())
     assert [row["iteration"] for row in curve["rows"]] == [10, 20]
     assert curve["rows"][0]["checkpoint"] == publish.shown_path(run / "milestones" / "model.ckpt-12")
     card = (out / "MODEL_CARD.md").read_text()
-    assert "resumed 1 time with" in card
+    shown = publish.shown_path(run)
+    assert (f"`ezgan train --seed 3 --pretrain-steps 2 --iterations 20 --checkpoint-dir {shown} "
+            f"--logdir {shown}/tensorboard`") in card
+    assert f"resumed 1 time with `ezgan train --resume --iterations 20 --checkpoint-dir {shown}`" in card
     assert "The run is complete: all 20 iterations." in card
     assert "| **this checkpoint** (iteration 20) | 3.000 ± 0.050 | 100.000 | 0.0123 | 87.5% |" in card
     assert "from iteration 10 to 20, the classifier score went from 4.00 to 5.00" in card
+    assert "from iteration 0 (just after pre-training) to 20" in card
     assert any("orphaned summaries purged" in line for line in lines)
 
 
-def fake_pretrained(folder, iterations=6000, curve_rows=3, recipe=None, **published):
+def fake_pretrained(folder, iterations=6000, curve_rows=3, recipe=None, pretrain_steps=300,
+                    model=model_card.TUTORIAL_MODEL):
+    """The files a publication of ``model`` leaves in ``folder``, from which the card is rendered."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "run.json").write_text(json.dumps(dict(seed=0, pretrain_steps=300, iterations=iterations,
-                                                     elapsed_seconds=2068.75, step=iterations + 300,
-                                                     recipe=recipe and recipe.to_dict())))
-    info = dict(run="~/.cache/ezgan/runs/main", checkpoint="~/.cache/ezgan/runs/main/model.ckpt-6300",
-                command="ezgan train --seed 0 --checkpoint-dir ~/.cache/ezgan/runs/main "
-                        "--logdir ~/.cache/ezgan/runs/main/tensorboard",
+    RunState(seed=0, pretrain_steps=pretrain_steps, iterations=iterations, elapsed_seconds=2068.75,
+             step=iterations + pretrain_steps, recipe=recipe and recipe.to_dict()).save(folder)
+    info = dict(run=model.run, checkpoint=f"{model.run}/model.ckpt-{iterations + pretrain_steps}", out=model.out,
                 target_iterations=100_000, machine=dict(cpu="Test CPU 9000", cores=2, gpus=0, system="Linux 6.1"),
                 tensorflow="2.21.0", python="3.11.2", published="2026-11-27 10:30 UTC",
-                gif=dict(frames=7, grids=7, iterations=[0, 1000, 6000], scale=0.6667, width=604, height=631,
-                         bytes=1_450_832, frame_ms=200, last_frame_ms=3000),
-                tensorboard=dict(path="tensorboard/tutorial-run", bytes=1_192_490, image_every=1000, sessions=1,
-                                 summary_events=600, image_steps=6, first_step=0, last_step=5990), **published)
+                gif=dict(frames=7, grids=7, iterations=[0 if pretrain_steps else 1000, 2000, 6000], scale=0.6667,
+                         width=604, height=631, bytes=1_450_832, frame_ms=200, last_frame_ms=3000),
+                tensorboard=dict(path=model.tensorboard, bytes=1_192_490, image_every=1000, sessions=1,
+                                 summary_events=600, image_steps=6, first_step=0, last_step=5990))
     (folder / "publish.json").write_text(json.dumps(info))
-    rows = {f"pretrained/model.ckpt-{iterations + 300}": metric_row(7.123, 12.5), **REFERENCES}
+    rows = {f"{model.out}/model.ckpt-{iterations + pretrain_steps}": metric_row(7.123, 12.5), **REFERENCES}
     (folder / "evaluation.json").write_text(json.dumps(dict(
-        checkpoint=f"pretrained/model.ckpt-{iterations + 300}", n=10_000, seed=0,
+        checkpoint=f"{model.out}/model.ckpt-{iterations + pretrain_steps}", n=10_000, seed=0,
         classifier="pretrained/classifier/classifier.ckpt", classifier_test_accuracy=0.9927, rows=rows)))
     if curve_rows:
-        rows = [dict(iteration=5000 * (k + 1), step=5000 * (k + 1) + 300, **metric_row(s, d))
+        rows = [dict(iteration=5000 * (k + 1), step=5000 * (k + 1) + pretrain_steps, **metric_row(s, d))
                 for k, (s, d) in enumerate([(6.5, 20.0), (8.5, 9.5), (8.25, 11.0)][:curve_rows])]
         (folder / "quality_curve.json").write_text(json.dumps(dict(
-            milestones="~/.cache/ezgan/runs/main/milestones", n=10_000, seed=0, references=REFERENCES, rows=rows)))
+            milestones=f"{model.run}/milestones", n=10_000, seed=0, references=REFERENCES, rows=rows)))
     for name in ("samples.png", "training.gif"):
         (folder / name).write_bytes(b"")
 
 
 def test_the_model_card_is_rendered_from_the_files(tmp_path):
     fake_pretrained(tmp_path)
-    card = publish.render_model_card(tmp_path)
+    card = model_card.render_model_card(tmp_path)
     assert "**Interim checkpoint: 6,000 of the 100,000 iterations" in card
     assert "Test CPU 9000, 2 cores, no GPU" in card and "TensorFlow 2.21.0" in card
     assert "34 min 29 s (2,069 s" in card
@@ -265,53 +284,107 @@ def test_the_model_card_is_rendered_from_the_files(tmp_path):
 
 def test_the_card_of_a_finished_run_with_one_milestone(tmp_path):
     fake_pretrained(tmp_path, iterations=100_000, curve_rows=1)
-    card = publish.render_model_card(tmp_path)
+    card = model_card.render_model_card(tmp_path)
     assert "Interim" not in card and "The run is complete: all 100,000 iterations." in card
     assert "So far there is one milestone, iteration 5,000: classifier score 6.50" in card
 
 
 def test_the_card_without_a_curve(tmp_path):
     fake_pretrained(tmp_path, curve_rows=0)
-    assert "Quality across training" not in publish.render_model_card(tmp_path)
+    assert "Quality across training" not in model_card.render_model_card(tmp_path)
 
 
 def test_the_card_of_a_recipe_says_how_it_differs_and_measures_it_against_the_bar(tmp_path):
-    fake_pretrained(tmp_path, recipe=RECIPES["guided"], out="pretrained/improved",
-                    publish_command="make publish-improved")
-    card = publish.render_model_card(tmp_path)
+    fake_pretrained(tmp_path, recipe=RECIPES["guided"], pretrain_steps=0, model=model_card.IMPROVED_MODEL)
+    card = model_card.render_model_card(tmp_path)
     assert card.startswith("# Model card: ezgan's GAN trained with the guided recipe (iteration 6,000)")
     assert "jonbruner/ezgan's guided controller" in card and "above 0.7" in card and "**Real label 0.9**" in card
     assert "**D's learning rate 0.001** (the tutorial's: 0.0003)" in card and "Adam β1" not in card
     assert "use_locking" not in card and "The tutorial's own loop" not in card and "bias_add" in card
-    assert "then iterations of the guided controller's updates" in card
+    assert "no discriminator pre-training, then iterations of the guided controller's updates" in card
     assert "`make publish-improved`" in card and "`ezgan sample --checkpoint pretrained/improved" in card
     assert "--out pretrained/improved/quality_curve" in card and "(one every 5,000 iterations)" in card
     assert "| classifier score ≥ 95% of the real test set's (9.40) | 7.12 | **no** |" in card
     assert "| every digit's share between 7% and 13% | 10.0% (digit 0) to 10.0% (digit 0) | yes |" in card
+    assert "from iteration 1,000 to 6,000" in card and "pre-training)" not in card   # no pre-training to be after
+    assert "so this is the last frame of the animation below" in card   # no moving average: the same weights
     assert "{" not in card
 
 
 def test_the_training_command_names_the_recipe_and_only_flags_that_differ_from_its_defaults():
-    guided = dict(seed=0, pretrain_steps=0, iterations=30_000, recipe=RECIPES["guided"].to_dict())
-    assert publish.train_command("RUN", guided) == (
+    guided = RunState(seed=0, pretrain_steps=0, iterations=30_000, recipe=RECIPES["guided"].to_dict())
+    assert model_card.train_command("RUN", guided) == (
         "ezgan train --recipe guided --seed 0 --iterations 30000 --checkpoint-dir RUN --logdir RUN/tensorboard")
-    assert publish.train_command("RUN", dict(guided, recipe=None, pretrain_steps=300, iterations=100_000)) == (
+    tutorial = dataclasses.replace(guided, recipe=None, pretrain_steps=300, iterations=100_000)
+    assert model_card.train_command("RUN", tutorial) == (
         "ezgan train --seed 0 --checkpoint-dir RUN --logdir RUN/tensorboard")
-    dcgan = dict(guided, recipe=RECIPES["dcgan-recipe+ema+spread"].to_dict())   # no pre-training: its own default
-    assert publish.train_command("RUN", dcgan) == ("ezgan train --recipe dcgan-recipe+ema+spread --seed 0 "
-                                                   "--iterations 30000 --checkpoint-dir RUN --logdir RUN/tensorboard")
-    assert "--pretrain-steps 300" in publish.train_command("RUN", dict(dcgan, pretrain_steps=300))
+    # No pre-training: the recipe's own default.
+    dcgan = dataclasses.replace(guided, recipe=RECIPES["dcgan-recipe+ema+spread"].to_dict())
+    assert model_card.train_command("RUN", dcgan) == (
+        "ezgan train --recipe dcgan-recipe+ema+spread --seed 0 --iterations 30000 --checkpoint-dir RUN "
+        "--logdir RUN/tensorboard")
+    assert "--pretrain-steps 300" in model_card.train_command("RUN", dataclasses.replace(dcgan, pretrain_steps=300))
+    assert model_card.train_command("RUN", dcgan, ("--threads 1",)).endswith(
+        "--checkpoint-dir RUN --threads 1 --logdir RUN/tensorboard")
+    # A resumed run trains to --iterations, not to the count in its run.json.
+    assert model_card.resume_command("RUN", 30_000) == "ezgan train --resume --iterations 30000 --checkpoint-dir RUN"
+    assert model_card.resume_command("RUN", 100_000) == "ezgan train --resume --checkpoint-dir RUN"
+
+
+def test_a_recipe_of_its_own_cannot_be_published():
+    unnamed = RunState(seed=0, pretrain_steps=0, iterations=10, recipe=dict(RECIPES["guided"].to_dict(), beta1=0.5))
+    with pytest.raises(model_card.ModelCardError, match="none of the named ones"):
+        model_card.train_command("RUN", unnamed)
 
 
 def test_the_card_of_dcgans_recipe_names_each_of_its_changes(tmp_path):
-    fake_pretrained(tmp_path, recipe=RECIPES["dcgan-recipe+ema+spread"], out="pretrained/improved",
-                    publish_command="make publish-improved")
-    card = publish.render_model_card(tmp_path)
+    fake_pretrained(tmp_path, recipe=RECIPES["dcgan-recipe+ema+spread"], pretrain_steps=0,
+                    model=model_card.IMPROVED_MODEL)
+    card = model_card.render_model_card(tmp_path)
     for change in ("**No discriminator pre-training**", "**One Adam optimizer for D", "**D sees the spread of its batch**",
-                   "`ezgan.lab.recipes.dcgan_discriminator`", "`ezgan.lab.recipes.wide_dcgan_generator`", "7×7×128 maps",
+                   "`ezgan.lab.networks.dcgan_discriminator`", "`ezgan.lab.networks.wide_dcgan_generator`", "7x7x128",
                    "**Adam β1 = 0.5**", "**Sampled from a moving average", "the discriminator's one update"):
         assert change in card, change
     assert "both discriminator updates" not in card and "{" not in card
+    # samples.png comes from the moving averages, the animation's frames from the weights being trained.
+    assert "last frame of the animation" not in card
+    assert "this checkpoint's generator holds the moving averages of G's weights (decay 0.999)" in card
+    # The Makefile's flags that run.json does not keep, for starting and for resuming alike.
+    assert card.count("--milestone-every 500 --checkpoint-every 500 --threads 1") == 4
+
+
+def test_the_card_is_rendered_from_its_template(tmp_path):
+    fake_pretrained(tmp_path / "pretrained")
+    templates = tmp_path / "templates"
+    shutil.copytree(model_card.TEMPLATES, templates)
+    template = templates / model_card.CARD_TEMPLATE
+    assert model_card.render_model_card(tmp_path / "pretrained", templates) == model_card.render_model_card(
+        tmp_path / "pretrained")
+    template.write_text(template.read_text().replace("## Reproduce\n", "## Reproduce it\n"))
+    assert "## Reproduce it\n" in model_card.render_model_card(tmp_path / "pretrained", templates)
+    template.write_text(template.read_text() + "{{ a_value_nobody_computes }}\n")
+    with pytest.raises(jinja2.UndefinedError, match="a_value_nobody_computes"):   # an error, not a blank
+        model_card.render_model_card(tmp_path / "pretrained", templates)
+
+
+MAKE_TARGETS = {model_card.TUTORIAL_MODEL: ("train", "resume"), model_card.IMPROVED_MODEL: ("train-improved",
+                                                                                            "resume-improved")}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.parametrize("model", model_card.BUNDLED_MODELS, ids=lambda model: model.out)
+def test_a_bundled_models_card_shows_the_commands_its_make_targets_run(model):
+    """The flags the Makefile passes and run.json does not record (``BundledModel.train_flags``) are the Makefile's:
+    the card's training and resuming commands are what ``make -n`` prints for its targets."""
+    def command(target):
+        printed = subprocess.run(["make", "-n", "--no-print-directory", target], cwd=REPO, capture_output=True,
+                                 text=True, check=True,
+                                 env={"PATH": os.environ["PATH"], "HOME": str(pathlib.Path.home())})
+        return "ezgan " + printed.stdout.splitlines()[-1].split("/ezgan ", 1)[1].replace(str(pathlib.Path.home()), "~")
+
+    card = model_card.render_model_card(REPO / model.out)
+    for target in MAKE_TARGETS[model]:
+        assert f"\n{command(target)}   # " in card, target
 
 
 def test_the_readme_compares_the_two_bundled_models_with_their_own_evaluations():

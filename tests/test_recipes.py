@@ -488,4 +488,4 @@ def test_a_dcgan_ema_run_exports_samples_and_evaluates(tmp_path):
 def test_an_unknown_recipe_is_a_user_error(tmp_path):
     result = cli("train", "--recipe", "nope", "--iterations", "1", "--checkpoint-dir", tmp_path, cwd=tmp_path)
     assert result.returncode == 2
-    assert "no recipe named 'nope'" in result.stderr and "Traceback" not in result.stderr
+    assert "invalid choice: 'nope'" in result.stderr and "Traceback" not in result.stderr

@@ -1,4 +1,5 @@
 """Training: which variables each trainer moves, events, checkpoints (kills and resumes: test_faults.py)."""
+import inspect
 import json
 
 import numpy as np
@@ -9,7 +10,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from ezgan.graph import build_graph
 from ezgan.sample import sample
 from ezgan.runs.training import train
-from ezgan.train import step_noise
+from ezgan.train import IterationCallback, step_noise, train_loop
+from ezgan.train import train as tutorial_train
 
 v1 = tf.compat.v1
 
@@ -86,8 +88,8 @@ def test_negative_sizes_are_refused():
         train(iterations=-1, checkpoint_dir=None, logdir=None, progress=False)
 
 
-def test_train_builds_with_networks_given_as_arguments(mnist):
-    """Notebook 2's exercise: a network of the reader's own goes to build_graph and trains (the literal loop)."""
+def test_train_builds_with_networks_given_as_arguments():
+    """Notebook 2's exercise: a network of the reader's own goes to build_graph and trains in the tutorial's loop."""
     from ezgan.model import discriminator
     calls = []
 
@@ -95,6 +97,21 @@ def test_train_builds_with_networks_given_as_arguments(mnist):
         calls.append(reuse_variables)
         return discriminator(images, reuse_variables, activation=tf.nn.elu)
 
-    rows = train(iterations=1, pretrain_steps=1, seed=0, logdir=None, checkpoint_dir=None, progress=False,
-                 data=mnist.train, discriminator=my_discriminator)
+    rows = tutorial_train(iterations=1, pretrain_steps=1, seed=0, gan=build_graph(seed=0, discriminator=my_discriminator))
     assert calls == [None, True] and len(rows) == 1
+
+
+def test_the_tutorials_train_is_the_engines_literal_run_without_its_hooks():
+    """ezgan.train.train and ezgan.runs' literal run train the same: the engine adds durability, not arithmetic."""
+    seen = []
+    hook = IterationCallback(2, lambda sess, iteration: seen.append(iteration))
+    tutorial_rows = tutorial_train(iterations=5, pretrain_steps=2, seed=3, hooks=[hook])
+    engine_rows = train(iterations=5, pretrain_steps=2, seed=3, logdir=None, checkpoint_dir=None, literal=True,
+                        summary_every=10, progress=False)
+    assert seen == [0, 2, 4]
+    assert tutorial_rows == engine_rows and [row["iteration"] for row in tutorial_rows] == [0]
+
+
+def test_the_tutorials_loop_reads_on_one_screen():
+    lines = inspect.getsource(train_loop).splitlines()
+    assert len(lines) <= 60 and len(inspect.signature(train_loop).parameters) <= 8

@@ -4,9 +4,12 @@ A checkpoint's recipe is in its run's run.json (``ezgan.lab.recipes.checkpoint_r
 come the generator to sample (``open_sampler``) and the graph whose model variables an export
 copies (``export_model``).
 """
+import math
 import pathlib
 
+import numpy as np
 import tensorflow as tf
+from tqdm.auto import tqdm
 
 from ezgan.errors import WriteError
 from ezgan.lab.graphs import build_recipe_graph, recipe_generator
@@ -14,12 +17,14 @@ from ezgan.lab.recipes import checkpoint_recipe, recipe_name
 from ezgan.paths import EXPORTED, is_bundled, pretrained_dir
 from ezgan.runs.checkpoints import (MODEL_CHECKPOINT, TRAIN_CHECKPOINT, check_variables, checkpoint_step,
                                     remove_partial_saves, resolve_checkpoint, restored_session, writing_checkpoint)
-from ezgan.runs.outputs import check_folder, signals_held
+from ezgan.hparams import BATCH_SIZE, Z_DIM
+from ezgan.runs.outputs import check_folder, npy_output, signals_held
 from ezgan.runs.state import RUN_STATE, RunState, run_folder
-from ezgan.sample import Sampler
+from ezgan.sample import MAX_DIGITS, Sampler
 from ezgan.tfsetup import session_config
 
 v1 = tf.compat.v1
+CHUNK_BATCHES = 20   # batches generated at a time when streaming digits to a file (1,000 digits)
 
 
 def open_sampler(checkpoint=None):
@@ -28,11 +33,47 @@ def open_sampler(checkpoint=None):
     return Sampler(prefix, recipe_generator(checkpoint_recipe(prefix)), restore=restored_session)
 
 
-def sample(n=64, seed=None, checkpoint=None):
-    """``ezgan.sample.sample`` for a checkpoint of any recipe."""
+def noise_chunks(n, seed, rows, z_dim=Z_DIM, batch_size=BATCH_SIZE):
+    """``normal_noise(n, seed)`` drawn ``rows`` rows at a time (a whole number of batches): [(first row, rows)].
+
+    The generator's draws follow each other, so the pieces are exactly the rows of the one draw.
+    """
+    total = math.ceil(n / batch_size) * batch_size
+    rng = np.random.default_rng(seed)
+    for start in range(0, total, rows):
+        yield start, rng.normal(0, 1, (min(rows, total - start), z_dim)).astype(np.float32)
+
+
+def sample_into(sampler, images, seed=None, progress=False):
+    """Fill ``images`` (n, 28, 28), an array or a memory map, with ``sampler.sample(n, seed)``'s digits, a chunk
+    of ``CHUNK_BATCHES`` batches at a time (the same digits, bit for bit). ``progress``: a progress bar on stderr."""
+    if not 1 <= len(images) <= MAX_DIGITS:
+        raise ValueError(f"n must be in 1..{MAX_DIGITS:,}, got {len(images)}")
+    with tqdm(total=len(images), disable=not progress, unit="digit", unit_scale=True, dynamic_ncols=True,
+              mininterval=1.0, desc="sampling") as bar:
+        for start, z in noise_chunks(len(images), seed, sampler.batch_size * CHUNK_BATCHES, sampler.z_dim,
+                                     sampler.batch_size):
+            digits = sampler.generate(z)[:len(images) - start]
+            images[start:start + len(digits)] = digits
+            bar.update(len(digits))
+    return images
+
+
+def sample(n=64, seed=None, checkpoint=None, progress=False):
+    """``ezgan.sample.sample`` for a checkpoint of any recipe; ``progress``: a progress bar."""
     sampler = open_sampler(checkpoint)
     try:
-        return sampler.sample(n, seed)
+        return sample_into(sampler, np.empty((n, 28, 28), np.float32), seed, progress)
+    finally:
+        sampler.close()
+
+
+def save_npy(n, seed, checkpoint, path, progress=False):
+    """``sample(n, seed, checkpoint)`` written to ``path`` as a .npy file, streamed: memory holds one chunk."""
+    sampler = open_sampler(checkpoint)   # restored before the file is opened: a bad checkpoint leaves no file
+    try:
+        with npy_output(path, (n, 28, 28)) as images:
+            sample_into(sampler, images, seed, progress)
     finally:
         sampler.close()
 

@@ -86,7 +86,9 @@ class Recipe:
     one_d_optimizer: bool = field(
         False, lambda v: "one D optimizer" if v else "two D optimizers",
         lambda v: "**One Adam optimizer for D, on the sum of its two losses** (the tutorial's: one on the loss on "
-                  "real images, one on the loss on generated images)." if v else
+                  "real images, one on the loss on generated images). Each of the tutorial's two takes steps of about "
+                  "its learning rate whatever its loss, so nothing pulls D's overall level back when it drifts "
+                  "(notebook 9)." if v else
                   "**Two Adam optimizers for D**, one per loss, as the tutorial's.")
     leaky_relu: bool = field(
         False, lambda v: "leaky-ReLU D" if v else "ReLU D",
@@ -94,14 +96,17 @@ class Recipe:
     minibatch_stddev: bool = field(
         False, lambda v: "batch-spread D" if v else "no batch spread",
         lambda v: "**D sees the spread of its batch** (`ezgan.lab.networks.minibatch_stddev`, ProGAN's minibatch "
-                  "standard deviation): one more map before D's dense layer, the standard deviation of each feature "
-                  "over the batch, averaged." if v else "**No batch spread** in D.")
+                  "standard deviation): one more 7×7 map before D's dense layer, the standard deviation of each "
+                  "feature over the batch, averaged. A generator that draws few kinds of digit makes batches less "
+                  "varied than real ones, which D can then see." if v else "**No batch spread** in D.")
     discriminator: str = field(
         "tutorial", lambda v: f"{v} discriminator",
-        lambda v: f"**The {v} discriminator** in place of the tutorial's: {DISCRIMINATORS[v][1]}.")
+        lambda v: f"**The {v} discriminator** (`ezgan.lab.networks.{DISCRIMINATORS[v][0].__name__}`) in place of "
+                  f"the tutorial's. It is {DISCRIMINATORS[v][1]}.")
     generator: str = field(
         "tutorial", lambda v: f"{v} generator",
-        lambda v: f"**The {v} generator** in place of the tutorial's: {GENERATORS[v][1]}.")
+        lambda v: f"**The {v} generator** (`ezgan.lab.networks.{GENERATORS[v][0].__name__}`) in place of the "
+                  f"tutorial's. It is {GENERATORS[v][1]}.")
     ema_decay: float = field(
         0.0, lambda v: f"EMA of G {v:g}" if v else "no EMA",
         lambda v: f"**Sampled from a moving average of G's weights** (decay {v:g}): the checkpoint's generator "

@@ -18,12 +18,13 @@ import math
 import os
 import pathlib
 import re
+import shutil
 
 import numpy as np
 import tensorflow as tf
 
 from ezgan.errors import CheckpointError, WriteError
-from ezgan.runs.outputs import write_json
+from ezgan.runs.outputs import signals_held, write_json
 from ezgan.runs.state import MILESTONES, RUN_STATE
 from ezgan.tfsetup import session_config
 
@@ -120,14 +121,16 @@ def writing_checkpoint(directory, step):
 
     TensorFlow writes each file under a temporary ``*.tempstate*`` name and renames it when
     complete, so the checkpoints already there are untouched; the partial files are removed here
-    (they would keep the disk full).
+    (they would keep the disk full), also when the save is interrupted (SIGINT, SIGTERM).
     """
     try:
         yield
-    except (tf.errors.OpError, OSError) as error:
+    except BaseException as error:
         remove_partial_saves(directory)
-        raise WriteError(f"{directory}: could not write the checkpoint of step {step} ({_reason(error)}); "
-                         f"the checkpoints written before it are kept") from None
+        if isinstance(error, (tf.errors.OpError, OSError)):
+            raise WriteError(f"{directory}: could not write the checkpoint of step {step} ({_reason(error)}); "
+                             f"the checkpoints written before it are kept") from None
+        raise
 
 
 def restored_session(graph, prefix):
@@ -160,21 +163,40 @@ class RunCheckpoints:
         """Everything (for --resume), the model alone (for sampling), and the run state; returns the step.
 
         Saver writes under temporary names and updates its `checkpoint` index file last, atomically;
-        run.json is written after both, so its step is always that of a complete checkpoint.
+        run.json is written after both, so its step is always that of a complete checkpoint. SIGINT
+        and SIGTERM wait for the whole save: the last checkpoint is the one run.json names.
         """
+        with signals_held():
+            return self._save(sess, state, milestone)
+
+    def _save(self, sess, state, milestone):
         step = int(sess.run(self.gan.global_step))
-        with writing_checkpoint(self.directory, step):
-            self.everything.save(sess, os.path.join(self.directory, TRAIN_CHECKPOINT), global_step=step)
-            self.model.save(sess, os.path.join(self.directory, MODEL_CHECKPOINT), global_step=step,
-                            latest_filename=MODEL_INDEX, write_meta_graph=False)
-            if milestone:
-                self.milestones.save(sess, os.path.join(self.directory, MILESTONES, MODEL_CHECKPOINT),
-                                     global_step=step, write_meta_graph=False)
-                times = pathlib.Path(self.directory) / MILESTONES / MILESTONE_TIMES
-                write_json(times, {**(json.loads(times.read_text()) if times.exists() else {}),
-                                   str(step): state.elapsed_seconds})
-            state.step = step
-            state.save(self.directory)
+        needed = latest_checkpoint_bytes(self.directory)   # what the new one will take, about
+        if self.keep > 1 and shutil.disk_usage(self.directory).free < needed:
+            # No room for one more: the oldest goes first (keep - 1 >= 1 complete ones stay), so a disk that
+            # holds exactly the kept checkpoints is enough.
+            prune(self.directory, self.keep - 1)
+        try:
+            with writing_checkpoint(self.directory, step):
+                self.everything.save(sess, os.path.join(self.directory, TRAIN_CHECKPOINT), global_step=step)
+                self.model.save(sess, os.path.join(self.directory, MODEL_CHECKPOINT), global_step=step,
+                                latest_filename=MODEL_INDEX, write_meta_graph=False)
+                if milestone:
+                    self.milestones.save(sess, os.path.join(self.directory, MILESTONES, MODEL_CHECKPOINT),
+                                         global_step=step, write_meta_graph=False)
+                    times = pathlib.Path(self.directory) / MILESTONES / MILESTONE_TIMES
+                    write_json(times, {**(json.loads(times.read_text()) if times.exists() else {}),
+                                       str(step): state.elapsed_seconds})
+                state.step = step
+                state.save(self.directory)
+        except WriteError as error:
+            free = shutil.disk_usage(self.directory).free
+            if free >= needed:   # not the disk's room (a file-size limit, permissions): nothing to advise
+                raise
+            # With 3 or more kept, keeping one fewer frees a checkpoint before the next save; with 2 the
+            # oldest went already, and 1 needs room for two while the new one is written.
+            fewer = " or keep fewer checkpoints with --keep" if self.keep > 2 else ""
+            raise WriteError(f"{error}; free {math.ceil((needed - free) / 1e6)} MB on its disk{fewer}") from None
         prune(self.directory, self.keep)
         return step
 
@@ -203,8 +225,10 @@ class RunCheckpoints:
 
 
 def remove_partial_saves(directory):
-    """Delete the ``*.tempstate*`` files of saves that never completed (killed, or the disk full)."""
-    for leftover in pathlib.Path(directory).glob("**/*.tempstate*"):
+    """Delete the ``*.tempstate*`` files of saves that never completed (killed, or the disk full) in
+    ``directory`` and its milestones (not further down: an export's folder may hold anything)."""
+    directory = pathlib.Path(directory)
+    for leftover in [*directory.glob("*.tempstate*"), *(directory / MILESTONES).glob("*.tempstate*")]:
         leftover.unlink()
 
 
@@ -212,6 +236,14 @@ def checkpoint_steps(directory, name):
     """The steps of the ``name``-STEP checkpoints in ``directory`` that have an .index file, in order."""
     return sorted({int(numbered.group(1)) for index in pathlib.Path(directory).glob(f"{name}-*.index")
                    if (numbered := _NUMBERED.fullmatch(index.stem))})
+
+
+def latest_checkpoint_bytes(directory):
+    """The bytes of the latest train.ckpt-* and model.ckpt-* of ``directory`` (0 before the first)."""
+    directory = pathlib.Path(directory)
+    steps = checkpoint_steps(directory, TRAIN_CHECKPOINT)
+    return sum(path.stat().st_size for name in (TRAIN_CHECKPOINT, MODEL_CHECKPOINT)
+               for path in directory.glob(f"{name}-{steps[-1]}.*")) if steps else 0
 
 
 def prune(directory, keep):
