@@ -11,6 +11,10 @@ A training run's folder (``--checkpoint-dir``) holds::
     grids/stepSTEP.png       digits from the run's fixed noise at every checkpoint
 
 STEP is the global step: pre-training steps plus main-loop iterations.
+
+``ezgan export`` copies a checkpoint's model to a folder of its own (``exported/RUN-stepSTEP`` by
+default): never into a run's folder, and over another model (the checkout's bundled ones included)
+only when told to.
 """
 import contextlib
 import dataclasses
@@ -19,12 +23,14 @@ import math
 import os
 import pathlib
 import re
+import shutil
 
 import numpy as np
 import tensorflow as tf
 
 from ezgan.errors import CheckpointError, WriteError
-from ezgan.outputs import write_json
+from ezgan.outputs import check_folder, signals_held, write_json
+from ezgan.paths import EXPORTED, is_bundled
 from ezgan.tfsetup import session_config
 
 v1 = tf.compat.v1
@@ -67,7 +73,34 @@ class RunState:
         path = pathlib.Path(directory) / RUN_STATE
         if not path.exists():
             raise CheckpointError(f"{path}: no run to resume here (start one without --resume)")
-        return cls(**json.loads(path.read_text()))
+        state = read_run_state(directory)
+        names = {field.name for field in dataclasses.fields(cls)}
+        required = {field.name for field in dataclasses.fields(cls) if field.default is dataclasses.MISSING}
+        problems = ([f"missing {', '.join(sorted(required - set(state)))}"] if required - set(state) else []) + (
+            [f"unknown {', '.join(sorted(set(state) - names))}"] if set(state) - names else [])
+        if problems:   # an exported model's run.json has no logdir: it cannot be resumed
+            raise CheckpointError(f"{path}: not a training run's state ({'; '.join(problems)})")
+        return cls(**state)
+
+
+def read_run_state(directory):
+    """``directory``'s run.json as a dict; a damaged or empty one is a one-line ``CheckpointError`` naming it."""
+    path = pathlib.Path(directory) / RUN_STATE
+    content = path.read_bytes()
+    try:
+        state = json.loads(content)
+        problem = None if isinstance(state, dict) else "not a JSON object"
+    except ValueError as error:   # not JSON, or not UTF-8
+        problem = str(error) if content.strip() else "empty file"
+    if problem:
+        raise CheckpointError(f"{path}: damaged or incomplete run state ({problem})")
+    return state
+
+
+def run_folder(prefix):
+    """The folder whose run.json describes checkpoint ``prefix``: its own, or for a milestone the run's above it."""
+    folder = pathlib.Path(prefix).parent
+    return folder.parent if folder.name == MILESTONES else folder
 
 
 def resolve_checkpoint(path):
@@ -185,21 +218,40 @@ class RunCheckpoints:
         """Everything (for --resume), the model alone (for sampling), and the run state; returns the step.
 
         Saver writes under temporary names and updates its `checkpoint` index file last, atomically;
-        run.json is written after both, so its step is always that of a complete checkpoint.
+        run.json is written after both, so its step is always that of a complete checkpoint. SIGINT
+        and SIGTERM wait for the whole save: the last checkpoint is the one run.json names.
         """
+        with signals_held():
+            return self._save(sess, state, milestone)
+
+    def _save(self, sess, state, milestone):
         step = int(sess.run(self.gan.global_step))
-        with writing_checkpoint(self.directory, step):
-            self.everything.save(sess, os.path.join(self.directory, TRAIN_CHECKPOINT), global_step=step)
-            self.model.save(sess, os.path.join(self.directory, MODEL_CHECKPOINT), global_step=step,
-                            latest_filename=MODEL_INDEX, write_meta_graph=False)
-            if milestone:
-                self.milestones.save(sess, os.path.join(self.directory, MILESTONES, MODEL_CHECKPOINT),
-                                     global_step=step, write_meta_graph=False)
-                times = pathlib.Path(self.directory) / MILESTONES / MILESTONE_TIMES
-                write_json(times, {**(json.loads(times.read_text()) if times.exists() else {}),
-                                   str(step): state.elapsed_seconds})
-            state.step = step
-            state.save(self.directory)
+        needed = latest_checkpoint_bytes(self.directory)   # about what the new one will take
+        if self.keep > 1 and shutil.disk_usage(self.directory).free < needed:
+            # No room for one more: the oldest goes first (keep - 1 >= 1 complete ones stay), so a disk that
+            # holds exactly the kept checkpoints is enough.
+            prune(self.directory, self.keep - 1)
+        try:
+            with writing_checkpoint(self.directory, step):
+                self.everything.save(sess, os.path.join(self.directory, TRAIN_CHECKPOINT), global_step=step)
+                self.model.save(sess, os.path.join(self.directory, MODEL_CHECKPOINT), global_step=step,
+                                latest_filename=MODEL_INDEX, write_meta_graph=False)
+                if milestone:
+                    self.milestones.save(sess, os.path.join(self.directory, MILESTONES, MODEL_CHECKPOINT),
+                                         global_step=step, write_meta_graph=False)
+                    times = pathlib.Path(self.directory) / MILESTONES / MILESTONE_TIMES
+                    write_json(times, {**(json.loads(times.read_text()) if times.exists() else {}),
+                                       str(step): state.elapsed_seconds})
+                state.step = step
+                state.save(self.directory)
+        except WriteError as error:
+            free = shutil.disk_usage(self.directory).free
+            if free >= needed:   # not the disk's room (a file-size limit, permissions): nothing to advise
+                raise
+            # With 3 or more kept, keeping one fewer frees a checkpoint before the next save; with 2 the
+            # oldest went already, and 1 needs room for two while the new one is written.
+            fewer = " or keep fewer checkpoints with --keep" if self.keep > 2 else ""
+            raise WriteError(f"{error}; free {math.ceil((needed - free) / 1e6)} MB on its disk{fewer}") from None
         prune(self.directory, self.keep)
         return step
 
@@ -228,8 +280,10 @@ class RunCheckpoints:
 
 
 def remove_partial_saves(directory):
-    """Delete the ``*.tempstate*`` files of saves that never completed (killed, or the disk full)."""
-    for leftover in pathlib.Path(directory).glob("**/*.tempstate*"):
+    """Delete the ``*.tempstate*`` files of saves that never completed (killed, or the disk full) in
+    ``directory`` and its milestones (not further down: an export's folder may hold anything)."""
+    directory = pathlib.Path(directory)
+    for leftover in [*directory.glob("*.tempstate*"), *(directory / MILESTONES).glob("*.tempstate*")]:
         leftover.unlink()
 
 
@@ -237,6 +291,14 @@ def checkpoint_steps(directory, name):
     """The steps of the ``name``-STEP checkpoints in ``directory`` that have an .index file, in order."""
     return sorted({int(numbered.group(1)) for index in pathlib.Path(directory).glob(f"{name}-*.index")
                    if (numbered := _NUMBERED.fullmatch(index.stem))})
+
+
+def latest_checkpoint_bytes(directory):
+    """The bytes of the latest train.ckpt-* and model.ckpt-* of ``directory`` (0 before the first)."""
+    directory = pathlib.Path(directory)
+    steps = checkpoint_steps(directory, TRAIN_CHECKPOINT)
+    return sum(path.stat().st_size for name in (TRAIN_CHECKPOINT, MODEL_CHECKPOINT)
+               for path in directory.glob(f"{name}-{steps[-1]}.*")) if steps else 0
 
 
 def prune(directory, keep):
@@ -248,36 +310,76 @@ def prune(directory, keep):
                 path.unlink()
 
 
-def export_model(checkpoint, out_dir):
+def default_export_folder(prefix):
+    """``exported/RUN-stepSTEP`` in the working directory: RUN the name of the checkpoint's run folder."""
+    return pathlib.Path(EXPORTED) / f"{run_folder(prefix).resolve().name}-step{checkpoint_step(prefix)}"
+
+
+def check_export_folder(out_dir, prefix, overwrite=False):
+    """Refuse, in one line, an export of ``prefix`` to ``out_dir`` that would damage something.
+
+    Never into a training run's folder (a run.json with training state, or train.ckpt-* files) or a
+    folder in it, nor into the folder ``prefix`` comes from: checkpoints, index and run.json would be
+    replaced. Over another model, or into a model folder bundled with the checkout, only with
+    ``overwrite``.
+    """
+    out_dir = pathlib.Path(out_dir)
+    check_folder(out_dir, f"--out {out_dir}")
+    if out_dir.resolve() in (pathlib.Path(prefix).parent.resolve(), run_folder(prefix).resolve()):
+        raise WriteError(f"{out_dir}: the folder of --checkpoint {prefix}; export to a folder of its own")
+    for folder in (out_dir, out_dir.absolute().parent):   # the run's milestones/ or grids/ would be damaged too
+        if list(folder.glob(f"{TRAIN_CHECKPOINT}-*")) or (
+                (folder / RUN_STATE).exists() and "logdir" in read_run_state(folder)):
+            where = "a training run's folder" if folder is out_dir else f"inside the training run's folder {folder}"
+            raise WriteError(f"{out_dir}: {where} (its {RUN_STATE} holds training state); export to a folder "
+                             f"of its own")
+    if overwrite:
+        return
+    if is_bundled(out_dir):
+        raise WriteError(f"{out_dir}: a model bundled with ezgan; export elsewhere, or give --overwrite to "
+                         f"replace it")
+    models = sorted(index.stem for index in out_dir.glob("*.index"))
+    if models:
+        raise WriteError(f"{out_dir}: holds another model ({models[0]}); give --overwrite to replace it, "
+                         f"or another --out")
+
+
+def export_model(checkpoint, out_dir=None, overwrite=False):
     """Copy the model variables (no optimizer state) of ``checkpoint`` to ``out_dir``, keeping its step.
 
     This is how a run's checkpoint becomes ``pretrained/``: the original's layout, nothing else,
-    and the run's ``run.json`` beside it so the step, seed and schedule travel with it. The model
-    already in ``out_dir`` is removed only once the new one is written.
+    and the run's ``run.json`` beside it so the step, seed and schedule travel with it.
+    ``out_dir`` None: ``default_export_folder``. The folder is checked first
+    (``check_export_folder``: a model there is replaced only with ``overwrite``); the model already
+    in it is removed only once the new one is written.
     """
     from ezgan.recipes import build_recipe_graph, checkpoint_recipe
 
+    if out_dir is not None:
+        check_folder(out_dir, f"--out {out_dir}")   # before the checkpoint is looked at
     prefix = resolve_checkpoint(checkpoint)
     step = checkpoint_step(prefix)
+    out_dir = pathlib.Path(default_export_folder(prefix) if out_dir is None else out_dir)
+    check_export_folder(out_dir, prefix, overwrite)
     gan = build_recipe_graph(checkpoint_recipe(prefix))   # the tutorial's graph unless the run says otherwise
     with gan.graph.as_default():
         check_variables(prefix, gan.model_variables)
         saver = v1.train.Saver(var_list=gan.model_variables, save_relative_paths=True)
-    out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_partial_saves(out_dir)   # of an export killed while writing
     old_files = [path for path in out_dir.glob(f"{MODEL_CHECKPOINT}-*")
                  if not path.name.startswith(f"{MODEL_CHECKPOINT}-{step}.")]
-    with v1.Session(graph=gan.graph, config=session_config()) as sess, writing_checkpoint(out_dir, step):
+    state = read_run_state(run_folder(prefix)) if (run_folder(prefix) / RUN_STATE).exists() else None
+    with v1.Session(graph=gan.graph, config=session_config()) as sess:
         saver.restore(sess, prefix)
-        saved = saver.save(sess, str(out_dir / MODEL_CHECKPOINT), global_step=step, write_meta_graph=False)
-    for old in old_files:
-        old.unlink()
-    run_state = pathlib.Path(prefix).parent / RUN_STATE
-    if not run_state.exists():
-        run_state = pathlib.Path(prefix).parent.parent / RUN_STATE  # a milestone: run.json is one level up
-    if run_state.exists():
-        state = json.loads(run_state.read_text())
-        state.update(step=step, iterations=step - state["pretrain_steps"])
-        state.pop("logdir")
-        write_json(out_dir / RUN_STATE, state)
+        with signals_held(), writing_checkpoint(out_dir, step):   # a stop waits for the model and its run.json
+            saved = saver.save(sess, str(out_dir / MODEL_CHECKPOINT), global_step=step, write_meta_graph=False)
+            for old in old_files:
+                old.unlink()
+            if state:
+                state.update(step=step, iterations=step - state["pretrain_steps"])
+                state.pop("logdir", None)   # absent when the checkpoint was exported already
+                write_json(out_dir / RUN_STATE, state)
+            else:   # a checkpoint without a run: a run.json left by the model replaced would describe another one
+                (out_dir / RUN_STATE).unlink(missing_ok=True)
     return saved

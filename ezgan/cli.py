@@ -2,16 +2,44 @@
 
 Mistakes of the user's (``ezgan.errors.EzganError``: a missing file, a damaged checkpoint, a bad
 path) print one line and exit with status 2, as argparse does for bad flags; anything else is a
-bug and prints its traceback.
+bug and prints its traceback. SIGINT (Ctrl-C) and SIGTERM stop a command with one line and exit
+status 128 + the signal's number (130, 143): the files it was writing are removed on the way out,
+and ``ezgan train`` says where its last checkpoint is and the command that goes on from it.
 """
 import argparse
+import dataclasses
 import pathlib
+import shlex
+import signal
 import sys
 
 from ezgan import hparams
 from ezgan.errors import EzganError
 
 USAGE_ERROR = 2   # argparse's exit status for a bad command line; ours for every user mistake
+PROGRESS_DIGITS = 20_000   # ezgan sample --out x.npy shows a progress bar from this many digits (a few seconds' work)
+# The options of ezgan train that run.json does not keep: the command that resumes a run repeats them.
+RESUME_OPTIONS = ("iterations", "checkpoint_every", "summary_every", "milestone_every", "keep", "threads", "literal")
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised where the command is, so that its cleanup runs; the message is its one line,
+    ``outcome`` what the user finds after it."""
+
+    def __init__(self, signum, outcome="nothing half-written is left"):
+        super().__init__(f"stopped by {signal.Signals(signum).name}; {outcome}")
+        self.signum = signum
+
+
+def raise_stopped(signum, frame):
+    """While a command runs, SIGINT and SIGTERM raise ``Stopped``: SIGTERM would otherwise end the process at
+    once, leaving temporary files, and SIGINT's KeyboardInterrupt print a traceback."""
+    raise Stopped(signum)
+
+
+def counted(number, noun):
+    """"1 digit", "1,000 digits"."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def positive_int(text):
@@ -49,6 +77,8 @@ def add_train(commands):
                    help="TensorBoard folder (default: tensorboard/<start time>; on --resume, the run's own)")
     p.add_argument("--checkpoint-dir", default="checkpoints", help="where checkpoints and run.json go")
     p.add_argument("--checkpoint-every", type=positive_int, default=1000, help="iterations between checkpoints")
+    p.add_argument("--keep", type=positive_int, default=3,
+                   help="checkpoints kept, the latest (milestones are kept apart, for good)")
     p.add_argument("--summary-every", type=positive_int, default=hparams.SUMMARY_EVERY,
                    help="iterations between TensorBoard summaries")
     p.add_argument("--milestone-every", type=positive_int, default=5000,
@@ -59,14 +89,19 @@ def add_train(commands):
                    help="run the tutorial's two-call loop instead of the fast single-op step (ezgan.fast)")
     p.add_argument("--dry-run", action="store_true",
                    help="build everything and run 2 pre-training steps and 2 iterations; write nothing")
-    add_recipe_options(p.add_argument_group(
+    p.set_defaults(recipe_flags=add_recipe_options(p.add_argument_group(
         "recipes beyond the tutorial (ezgan.recipes)", "Each left out is the tutorial's (or --recipe's); "
-        "--resume keeps the run's own recipe."))
+        "--resume keeps the run's own recipe (and names the switches given that it ignores).")))
 
 
 def add_recipe_options(group):
-    # SUPPRESS: a switch not given stays out of args (and --help shows the tutorial's value in words).
-    add = lambda *flags, **options: group.add_argument(*flags, default=argparse.SUPPRESS, **options)  # noqa: E731
+    """Add the recipe switches to ``group``; returns {dest: flag} of each (what --resume names when it ignores one)."""
+    flags = {}
+
+    def add(*names, **options):
+        # SUPPRESS: a switch not given stays out of args (and --help shows the tutorial's value in words).
+        flags[group.add_argument(*names, default=argparse.SUPPRESS, **options).dest] = names[0]
+
     add("--recipe", metavar="NAME", help="a named recipe of ezgan.recipes.RECIPES (the ablation's rows: guided, "
                                          "smooth, beta1, leaky, dcgan, ema, hacks, ...); the switches below change it")
     add("--guided", action="store_true", help="jonbruner/ezgan's guided controller: each update only while its loss "
@@ -91,6 +126,7 @@ def add_recipe_options(group):
         help="sample from a moving average of G's weights with this decay, e.g. 0.999 (tutorial: 0, off)")
     add("--d-learning-rate", type=float, help=f"Adam's rate for D (tutorial: {hparams.D_LEARNING_RATE:g})")
     add("--g-learning-rate", type=float, help=f"Adam's rate for G (tutorial: {hparams.G_LEARNING_RATE:g})")
+    return flags
 
 
 def train_recipe(args):
@@ -104,6 +140,41 @@ def train_recipe(args):
     return None if recipe == TUTORIAL else recipe
 
 
+def ignored_on_resume(args, own):
+    """The recipe switches given with --resume that contradict the run's own recipe ``own`` (which it keeps)."""
+    from ezgan.recipes import Recipe
+    given = {dest: getattr(args, dest) for dest in args.recipe_flags if hasattr(args, dest)}
+    switches = {dest: value for dest, value in given.items() if dest != "recipe"}
+    ignored = [dest for dest, value in switches.items() if getattr(own, dest) != value]
+    if "recipe" in given and (dataclasses.replace(Recipe.from_switches(given["recipe"]), **switches)
+                              != dataclasses.replace(own, **switches)):
+        ignored.insert(0, "recipe")
+    flag = args.recipe_flags
+    return [flag[dest] if isinstance(given[dest], bool) else f"{flag[dest]} {given[dest]}" for dest in ignored]
+
+
+def resume_command(args):
+    """The command that goes on with the run of ``ezgan train ARGS``: --resume and the options run.json does not
+    keep (``RESUME_OPTIONS``) where they are not the defaults."""
+    defaults = parser().parse_args(["train"])
+    words = ["ezgan", "train", "--resume", "--checkpoint-dir", args.checkpoint_dir]
+    for dest in RESUME_OPTIONS:
+        value = getattr(args, dest)
+        if value != getattr(defaults, dest):
+            flag = "--" + dest.replace("_", "-")
+            words += [flag] if value is True else [flag, str(value)]
+    return shlex.join(words)
+
+
+def where_to_resume(args):
+    """Where a stopped run's last checkpoint is and how to go on from it, as the end of one line."""
+    from ezgan.checkpoints import RUN_STATE, RunState
+    if not (pathlib.Path(args.checkpoint_dir) / RUN_STATE).exists():
+        return "it had written no checkpoint: start it again"
+    return (f"the last checkpoint is step {RunState.load(args.checkpoint_dir).step} in {args.checkpoint_dir}; "
+            f"go on with: {resume_command(args)}")
+
+
 def add_sample(commands):
     p = _command(commands, "sample", "write digits from a checkpoint as a PNG grid or a .npy array")
     p.add_argument("--checkpoint", action="append", default=None,
@@ -115,9 +186,17 @@ def add_sample(commands):
 
 
 def add_export(commands):
-    p = _command(commands, "export", "copy a checkpoint's model variables (no optimizer state) to a folder")
+    from ezgan.paths import EXPORTED
+    p = _command(commands, "export", "copy a checkpoint's model variables (no optimizer state) to a folder "
+                                     "of its own")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory or numbered prefix to copy from")
-    p.add_argument("--out", default="pretrained", help="folder to write the model checkpoint to")
+    p.add_argument("--out", default=None,
+                   help=f"folder to write the model checkpoint and its run.json to (default: {EXPORTED}/RUN-stepSTEP "
+                        f"in the current folder, RUN the name of the checkpoint's run folder); never a training "
+                        f"run's folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the model already in --out (the checkout's pretrained/ folders too, as make "
+                        "publish does); without it such a folder is refused")
 
 
 def _measure_options(parser):
@@ -137,7 +216,9 @@ def add_evaluate(commands):
 
     p = _command(commands, "curve", "score every milestone checkpoint of a training run; CSV, PNG and JSON")
     p.add_argument("--milestones", required=True, help="a run's milestones folder (model.ckpt-STEP files)")
-    p.add_argument("--out", default="pretrained/quality_curve", help="writes OUT.csv, OUT.png and OUT.json")
+    p.add_argument("--out", default="quality_curve",
+                   help="writes OUT.csv, OUT.png and OUT.json (each suffix added to OUT as given)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT.csv, OUT.png and OUT.json if they exist")
     p.add_argument("--pretrain-steps", type=non_negative_int, default=None,
                    help="pre-training steps to subtract from each global step (default: the run's own, from its run.json)")
     _measure_options(p)
@@ -161,20 +242,26 @@ def parser():
 
 
 def main(argv=None):
+    from ezgan.outputs import stop_signals_handled_by
     args = parser().parse_args(argv)
-    from ezgan.tfsetup import tensorflow
+    with stop_signals_handled_by(raise_stopped):
+        try:
+            from ezgan.tfsetup import tensorflow
 
-    tensorflow()
-    try:
-        RUN[args.command](args)
-    except EzganError as error:
-        print(f"ezgan {args.command}: error: {error}", file=sys.stderr)
-        sys.exit(USAGE_ERROR)
+            tensorflow()
+            RUN[args.command](args)
+        except EzganError as error:
+            print(f"ezgan {args.command}: error: {error}", file=sys.stderr)
+            sys.exit(USAGE_ERROR)
+        except Stopped as stop:
+            print(f"ezgan {args.command}: {stop}", file=sys.stderr)
+            sys.exit(128 + stop.signum)
 
 
 def run_train(args):
+    from ezgan.checkpoints import RunState
     from ezgan.outputs import check_folder
-    from ezgan.recipes import TUTORIAL
+    from ezgan.recipes import TUTORIAL, Recipe, recipe_name
     from ezgan.train import format_row, new_logdir, train
     recipe = train_recipe(args)
     pretrain_steps = getattr(args, "pretrain_steps", (recipe or TUTORIAL).pretrain_steps)
@@ -192,17 +279,25 @@ def run_train(args):
     for flag, folder in (("--checkpoint-dir", args.checkpoint_dir), ("--logdir", logdir)):
         if folder:   # before the graph is built and minutes of training are lost at the first checkpoint
             check_folder(folder, f"{flag} {folder}")
-    train(iterations=args.iterations, pretrain_steps=pretrain_steps, seed=args.seed, logdir=logdir,
-          checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every, resume=args.resume,
-          literal=args.literal, summary_every=args.summary_every, milestone_every=args.milestone_every,
-          recipe=recipe, threads=args.threads, overwrite=args.overwrite)
+    if args.resume and pathlib.Path(args.checkpoint_dir).is_dir():
+        state = RunState.load(args.checkpoint_dir)
+        own = Recipe.from_dict(state.recipe) if state.recipe else TUTORIAL
+        ignored = ignored_on_resume(args, own)
+        if ignored:
+            print(f"resuming with the run's own recipe ({recipe_name(own) or own.describe()}); "
+                  f"ignored: {', '.join(ignored)}")
+    try:
+        train(iterations=args.iterations, pretrain_steps=pretrain_steps, seed=args.seed, logdir=logdir,
+              checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every, resume=args.resume,
+              literal=args.literal, summary_every=args.summary_every, milestone_every=args.milestone_every,
+              recipe=recipe, threads=args.threads, overwrite=args.overwrite, keep_checkpoints=args.keep)
+    except Stopped as stop:
+        raise Stopped(stop.signum, where_to_resume(args)) from None
 
 
 def run_sample(args):
-    import numpy as np
-
-    from ezgan.outputs import atomic_output, check_output
-    from ezgan.sample import MAX_DIGITS, checkpoint_label, sample, save_grid, save_labelled_grids
+    from ezgan.outputs import check_output
+    from ezgan.sample import MAX_DIGITS, checkpoint_label, sample, save_grid, save_labelled_grids, save_npy
     if args.n > MAX_DIGITS:
         raise EzganError(f"--n {args.n}: at most {MAX_DIGITS:,} digits at once (their pixels alone take "
                          f"{MAX_DIGITS * 28 * 28 * 4 / 1e9:.1f} GB)")
@@ -212,31 +307,31 @@ def run_sample(args):
     checkpoints = args.checkpoint or [None]
     if len(checkpoints) > 1 and out.suffix != ".png":
         raise EzganError(f"{out}: several --checkpoint need a .png --out (grids side by side)")
-    check_output(out)   # before the checkpoint is loaded
+    check_output(out, "--out")   # before the checkpoint is loaded
     if len(checkpoints) > 1:
         save_labelled_grids([(checkpoint_label(checkpoint), sample(args.n, args.seed, checkpoint))
                              for checkpoint in checkpoints], out)
-        print(f"wrote {len(checkpoints)} grids of {args.n} digits to {out}")
+        print(f"wrote {len(checkpoints)} grids of {counted(args.n, 'digit')} to {out}")
         return
-    images = sample(args.n, args.seed, checkpoints[0])
-    if out.suffix == ".npy":
-        with atomic_output(out) as file:
-            np.save(file, images)
+    if out.suffix == ".npy":   # streamed: memory holds a chunk, not the array
+        save_npy(args.n, args.seed, checkpoints[0], out, progress=args.n >= PROGRESS_DIGITS)
     else:
-        save_grid(images, out)
-    print(f"wrote {len(images)} digits to {out}")
+        save_grid(sample(args.n, args.seed, checkpoints[0]), out)
+    print(f"wrote {counted(args.n, 'digit')} to {out}")
 
 
 def run_export(args):
     from ezgan.checkpoints import export_model
-    print(f"wrote {export_model(args.checkpoint, args.out)}")
+    print(f"wrote {export_model(args.checkpoint, args.out, args.overwrite)}")
 
 
 def run_evaluate(args):
     from ezgan import evaluate
     from ezgan.checkpoints import resolve_checkpoint
-    from ezgan.outputs import write_json
+    from ezgan.outputs import check_output, write_json
     from ezgan.paths import pretrained_dir
+    if args.json:
+        check_output(args.json, "--json")   # before minutes of evaluation
     prefix = resolve_checkpoint(args.checkpoint or pretrained_dir())
     rows, classifier = evaluate.evaluate_checkpoint(prefix, args.n, args.seed, args.classifier, args.references)
     print(evaluate.format_table(rows))
@@ -248,6 +343,10 @@ def run_evaluate(args):
 
 def run_curve(args):
     from ezgan import evaluate
+    from ezgan.outputs import check_output
+    files = evaluate.curve_files(args.out)
+    for path in files:   # before every milestone is measured; an existing curve is replaced only when told to
+        check_output(path, "--out", overwrite=args.overwrite)
     evaluator = evaluate.Evaluator(args.classifier)
     try:
         rows, references = evaluate.quality_curve(args.milestones, args.out, evaluator, args.n, args.seed,
@@ -255,12 +354,13 @@ def run_curve(args):
     finally:
         evaluator.close()
     print(evaluate.format_table({**{f"iteration {row['iteration']}": row for row in rows}, **references}))
-    out = pathlib.Path(args.out)
-    print(f"wrote {out.with_suffix('.csv')}, {out.with_suffix('.png')} and {out.with_suffix('.json')}")
+    print(f"wrote {files[0]}, {files[1]} and {files[2]}")
 
 
 def run_train_classifier(args):
     from ezgan import evaluate
+    from ezgan.outputs import check_folder
+    check_folder(args.out, f"--out {args.out}")   # before minutes of training
     info = evaluate.train_classifier(args.out, args.epochs, args.batch_size, args.learning_rate, args.seed)
     print(f"test accuracy {info['test_accuracy']:.2%}; wrote {pathlib.Path(args.out) / evaluate.CLASSIFIER_CHECKPOINT} "
           f"and {evaluate.CLASSIFIER_INFO}")

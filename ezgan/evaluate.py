@@ -9,6 +9,7 @@ in context (``ezgan evaluate --references``), and ``quality_curve`` measures eve
 checkpoint of a training run (``ezgan curve``).
 """
 import csv
+import io
 import json
 import pathlib
 
@@ -23,7 +24,7 @@ from ezgan.errors import CheckpointError, EzganError
 from ezgan.graph import build_graph
 from ezgan.metrics import CONFIDENT, METRICS, SPLITS, check_images, feature_statistics, metrics_row
 from ezgan.mnist import read_data_sets
-from ezgan.outputs import write_json
+from ezgan.outputs import atomic_output, write_json
 from ezgan.paths import pretrained_dir
 from ezgan.sample import generate, normal_noise, sample
 from ezgan.tfsetup import session_config
@@ -279,9 +280,15 @@ def run_pretrain_steps(milestones):
     return hparams.PRETRAIN_STEPS
 
 
+def curve_files(out):
+    """OUT.csv, OUT.png and OUT.json: each suffix added to ``out`` as given (``curve.v2`` -> ``curve.v2.csv``)."""
+    return [pathlib.Path(f"{out}{suffix}") for suffix in (".csv", ".png", ".json")]
+
+
 def quality_curve(milestones, out, evaluator, n=10_000, seed=0, pretrain_steps=None, progress=True,
                   references=None, name=None):
-    """Evaluate every milestone checkpoint; write OUT.csv, OUT.png (metrics against iterations) and OUT.json.
+    """Evaluate every milestone checkpoint; write OUT.csv, OUT.png (metrics against iterations) and OUT.json
+    (``curve_files``).
 
     Every checkpoint gets the same noise (``seed``), so the curve shows the generator changing, not
     the noise. Iteration = global step - pre-training steps. Returns (rows, reference rows).
@@ -299,13 +306,12 @@ def quality_curve(milestones, out, evaluator, n=10_000, seed=0, pretrain_steps=N
         rows.append(dict(iteration=step - pretrain_steps, step=step, checkpoint=shown,
                          **evaluator.evaluate(sample(n, seed, prefix))))
     name = str(milestones) if name is None else str(name)
-    out = pathlib.Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_curve_csv(rows, out.with_suffix(".csv"))
-    write_json(out.with_suffix(".json"), dict(
+    csv_file, _, json_file = curve_files(out)
+    write_curve_csv(rows, csv_file)
+    write_json(json_file, dict(
         milestones=name, n=n, seed=seed, pretrain_steps=pretrain_steps,
         classifier_test_accuracy=evaluator.classifier.info.get("test_accuracy"), references=references, rows=rows))
-    plot_saved_curve(out.with_suffix(".json"))
+    plot_saved_curve(json_file)
     return rows, references
 
 
@@ -327,12 +333,14 @@ def plot_saved_curve(path):
 
 def write_curve_csv(rows, path):
     columns = ["iteration", "step", *METRICS, *(f"share_{digit}" for digit in range(10))]
-    with open(path, "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([row["iteration"], row["step"], *(f"{row[name]:.6g}" for name in METRICS),
-                             *(f"{share:.4f}" for share in row["digit_shares"])])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row["iteration"], row["step"], *(f"{row[name]:.6g}" for name in METRICS),
+                         *(f"{share:.4f}" for share in row["digit_shares"])])
+    with atomic_output(path) as file:
+        file.write(text.getvalue().encode())
 
 
 def plot_curve(rows, references, path, title=None):
@@ -363,6 +371,7 @@ def plot_curve(rows, references, path, title=None):
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize="small")
-    figure.savefig(path, dpi=100)
+    with atomic_output(path) as file:
+        figure.savefig(file, format="png", dpi=100)
 
 

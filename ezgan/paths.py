@@ -9,6 +9,10 @@ import pathlib
 from ezgan.errors import RepositoryError
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+# The models that come with the checkout: nothing writes into them unless told to (``ezgan export --overwrite``,
+# ``make publish``).
+BUNDLED = ("pretrained", "pretrained/improved", "pretrained/classifier")
+EXPORTED = "exported"   # ezgan export's default folder, in the working directory: EXPORTED/RUN-stepSTEP
 
 
 def repository_folder(name):
@@ -26,3 +30,8 @@ def mnist_dir():
 
 def pretrained_dir():
     return repository_folder("pretrained")
+
+
+def is_bundled(folder):
+    """True when ``folder`` is one of the checkout's ``BUNDLED`` model folders."""
+    return pathlib.Path(folder).resolve() in {REPO / name for name in BUNDLED}

@@ -46,7 +46,7 @@ import typing
 import tensorflow as tf
 
 from ezgan import hparams
-from ezgan.checkpoints import MILESTONES, RUN_STATE
+from ezgan.checkpoints import MILESTONES, RUN_STATE, read_run_state
 from ezgan.errors import EzganError
 from ezgan.graph import GANGraph, build_graph
 from ezgan.model import _check_images, _weights, _zeros, batch_norm, discriminator, generator
@@ -419,7 +419,7 @@ def checkpoint_recipe(prefix):
         if (directory / RECIPE_FILE).exists():
             return Recipe.from_dict(json.loads((directory / RECIPE_FILE).read_text()))
         if (directory / RUN_STATE).exists():
-            return run_recipe(json.loads((directory / RUN_STATE).read_text()))
+            return run_recipe(read_run_state(directory))
     return TUTORIAL
 
 

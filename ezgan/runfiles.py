@@ -2,8 +2,10 @@
 
 * ``open_run_folder``: ``ezgan train`` holds an exclusive lock on ``CHECKPOINT_DIR/.lock`` (the
   kernel's ``flock``, released when the process ends, however it ends) for the whole run; a
-  second run on the same folder is refused. A fresh run refuses a folder that holds a run unless
-  told to overwrite it, and then deletes only the files a run writes.
+  second run on the same folder is refused. The lock file holds the pid of the run while it runs,
+  and is emptied when the run ends: a pid left in it is a run that was killed. A fresh run
+  refuses a folder that holds a run unless told to overwrite it, and then deletes only the files
+  a run writes.
 * ``check_finite``: a loss that is NaN or infinite stops training before it is saved.
 """
 import contextlib
@@ -25,18 +27,9 @@ from ezgan.checkpoints import (
     remove_partial_saves,
 )
 from ezgan.errors import EzganError, TrainingDiverged
+from ezgan.outputs import process_alive
 
 LOCK = ".lock"
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
 
 
 def _lock(directory):
@@ -53,7 +46,7 @@ def _lock(directory):
                          f"wait for it to end or give another --checkpoint-dir") from None
     lock.seek(0)
     previous = lock.read().strip()
-    if previous.isdigit() and int(previous) != os.getpid() and not _pid_alive(int(previous)):
+    if previous.isdigit() and int(previous) != os.getpid() and not process_alive(int(previous)):
         print(f"{directory}: taking over the lock of pid {previous}, which is no longer running")
     lock.truncate(0)
     lock.write(f"{os.getpid()}\n")
@@ -94,6 +87,7 @@ def open_run_folder(directory, resume=False, overwrite=False):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         yield
     finally:
+        lock.truncate(0)   # released: the next run has no pid to take the lock over from, so it says nothing
         lock.close()
 
 

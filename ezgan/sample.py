@@ -7,27 +7,44 @@ are always generated in whole batches of the training batch size, as they were i
 n digits, ``seed`` draws noise for n rounded up to whole batches and the extra digits are dropped.
 A digit therefore does not depend on how many were asked for. A checkpoint trained with a recipe
 beyond the tutorial's (``ezgan.recipes``) gets that recipe's generator.
+
+Many digits are generated a chunk at a time (``Sampler.sample_into``), the noise drawn as it is
+needed, so that ``ezgan sample --n 1000000 --out x.npy`` streams them into the file through a
+memory map: memory holds one chunk, not the 3 GB array.
 """
 import math
 
 import numpy as np
 import tensorflow as tf
+from tqdm.auto import tqdm
 
 from ezgan.checkpoints import resolve_checkpoint, restored_session
 from ezgan.hparams import BATCH_SIZE, Z_DIM
 from ezgan.paths import pretrained_dir
 from ezgan.recipes import checkpoint_generator, checkpoint_recipe, recipe_name
-from ezgan.outputs import atomic_output
+from ezgan.outputs import atomic_output, npy_output
 
 v1 = tf.compat.v1
 PADDING_SEED = 2**31 - 1   # the noise that fills a last partial batch of given z (see ``whole_batches``)
 MAX_DIGITS = 1_000_000     # 3 GB of float32 pixels, plus their noise: more would not fit in memory at once
+GROUPS_PER_CHUNK = 5       # a chunk of sample_into: this many groups of Sampler.copies batches (1,000 digits)
 
 
 def normal_noise(n, seed, z_dim=Z_DIM, batch_size=BATCH_SIZE):
     """The noise behind ``sample(n, seed)``: one standard normal draw of n rows rounded up to whole batches."""
     rows = math.ceil(n / batch_size) * batch_size
     return np.random.default_rng(seed).normal(0, 1, (rows, z_dim)).astype(np.float32)
+
+
+def noise_chunks(n, seed, rows, z_dim=Z_DIM, batch_size=BATCH_SIZE):
+    """``normal_noise(n, seed)`` drawn ``rows`` rows at a time (a whole number of batches): (first row, noise) pairs.
+
+    The generator's draws follow each other, so the pieces are exactly the rows of the one draw.
+    """
+    total = math.ceil(n / batch_size) * batch_size
+    rng = np.random.default_rng(seed)
+    for start in range(0, total, rows):
+        yield start, rng.normal(0, 1, (min(rows, total - start), z_dim)).astype(np.float32)
 
 
 def _check_noise(z, z_dim):
@@ -97,6 +114,23 @@ class Sampler:
             raise ValueError(f"n must be in 1..{MAX_DIGITS:,}, got {n}")
         return self.generate(normal_noise(n, seed, self.z_dim, self.batch_size))[:n]
 
+    def sample_into(self, images, seed=None, progress=False):
+        """Fill ``images`` (n, 28, 28), an array or a memory map, with ``sample(n, seed)``'s digits, a chunk at a time
+        (``sample`` holds all the noise and digits at once).
+
+        Each chunk is a whole number of groups of ``copies`` batches, so every batch goes through the
+        same copy of the generator as in one call on all the noise: the digits are the same, bit for bit.
+        ``progress``: a progress bar of the digits on stderr.
+        """
+        rows = self.batch_size * self.copies * GROUPS_PER_CHUNK
+        with tqdm(total=len(images), disable=not progress, unit="digit", unit_scale=True, dynamic_ncols=True,
+                  mininterval=1.0, desc="sampling") as bar:
+            for start, z in noise_chunks(len(images), seed, rows, self.z_dim, self.batch_size):
+                digits = self.generate(z)[:len(images) - start]
+                images[start:start + len(digits)] = digits
+                bar.update(len(digits))
+        return images
+
     def close(self):
         self.sess.close()
 
@@ -106,6 +140,16 @@ def sample(n=64, seed=None, checkpoint=None):
     sampler = Sampler(checkpoint)
     try:
         return sampler.sample(n, seed)
+    finally:
+        sampler.close()
+
+
+def save_npy(n, seed, checkpoint, path, progress=False):
+    """``sample(n, seed, checkpoint)`` written to ``path`` as a .npy file, streamed: memory holds one chunk."""
+    sampler = Sampler(checkpoint)   # restored before the file is opened: a bad checkpoint leaves no file
+    try:
+        with npy_output(path, (n, 28, 28)) as images:
+            sampler.sample_into(images, seed, progress)
     finally:
         sampler.close()
 

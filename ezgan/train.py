@@ -20,6 +20,7 @@ from ezgan import hparams
 from ezgan.checkpoints import GRIDS, RunCheckpoints, RunState
 from ezgan.graph import build_graph
 from ezgan.mnist import read_data_sets
+from ezgan.outputs import signals_held
 from ezgan.recipes import Recipe, build_recipe_graph, guided_controller, uses_fast_step
 from ezgan.runfiles import check_finite, check_finite_weights, open_run_folder
 from ezgan.sample import generate, save_grid
@@ -162,11 +163,13 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
                 if checkpoints:
                     check_finite_weights(where, weight_names, sess.run(weights_finite))
                     state.elapsed_seconds = time.perf_counter() - started
-                    saved_step = checkpoints.save(sess, state, milestone)
-                    save_grid(generate(sess, gan, fixed_noise(state.seed, gan.z_dim)),
-                              pathlib.Path(checkpoint_dir) / GRIDS / f"step{saved_step:07d}.png", columns=10)
+                    with signals_held():   # a stop waits for the checkpoint and its grid
+                        saved_step = checkpoints.save(sess, state, milestone)
+                        save_grid(generate(sess, gan, fixed_noise(state.seed, gan.z_dim)),
+                                  pathlib.Path(checkpoint_dir) / GRIDS / f"step{saved_step:07d}.png", columns=10)
 
             total = state.pretrain_steps + iterations
+            printed = None   # the last row printed: with checkpoints more often than summaries, each row once
             with tqdm(total=total, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
                       mininterval=1.0) as bar:
                 bar.set_description("pre-training D")
@@ -204,8 +207,9 @@ def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, 
                             check_finite(f"iteration {i}", **dict(zip(LOSSES, sess.run(
                                 [getattr(gan, name) for name in LOSSES], {gan.x: real, gan.z: z_summary}))))
                         checkpoint(f"iteration {i}", milestone)
-                        if progress and history:
-                            bar.write(format_row(history[-1], total - state.pretrain_steps))
+                        if progress and history and history[-1] is not printed:
+                            printed = history[-1]
+                            bar.write(format_row(printed, total - state.pretrain_steps))
             if writer is not None:
                 writer.close()
         return history

@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 
 from ezgan import evaluate, hparams, metrics, recipes  # noqa: E402
 from ezgan.checkpoints import (GRIDS, MILESTONES, RUN_STATE, checkpoint_step, export_model,  # noqa: E402
-                               resolve_checkpoint)
+                               read_run_state, resolve_checkpoint)
 from ezgan.errors import EzganError  # noqa: E402
 from ezgan.recipes import RECIPES, TUTORIAL, run_recipe, uses_fast_step  # noqa: E402
 from ezgan.paths import REPO, pretrained_dir  # noqa: E402
@@ -95,7 +95,7 @@ def latest_checkpoint_and_state(run_dir, attempts=20, wait=0.5):
         raise PublishError(f"{run_dir}: no {RUN_STATE} here; is this a training run's --checkpoint-dir?")
     for _ in range(attempts):
         prefix = resolve_checkpoint(run_dir)
-        state = json.loads((run_dir / RUN_STATE).read_text())
+        state = read_run_state(run_dir)
         if state["step"] == checkpoint_step(prefix):
             return prefix, state
         time.sleep(wait)
@@ -111,7 +111,7 @@ def export_latest(run_dir, out_dir):
     exported checkpoint's.
     """
     source, state = latest_checkpoint_and_state(run_dir)
-    saved = export_model(source, out_dir)
+    saved = export_model(source, out_dir, overwrite=True)   # publishing replaces the model there, on purpose
     exported = pathlib.Path(out_dir) / RUN_STATE
     written = json.loads(exported.read_text())
     if written["elapsed_seconds"] != state["elapsed_seconds"]:
@@ -661,7 +661,7 @@ def render_model_card(folder=None):
                  f"{curve['n']:,} digits from noise seed {curve['seed']} each (the same noise for all). "
                  + curve_sentence(curve) + " The numbers are in `quality_curve.csv` and `quality_curve.json`.", "",
                  f"Reproduce: `ezgan curve --milestones {curve['milestones']} "
-                 f"--out {shown}/quality_curve --n {curve['n']} --seed {curve['seed']}`.", ""]
+                 f"--out {shown}/quality_curve --n {curve['n']} --seed {curve['seed']} --overwrite`.", ""]
 
     if (folder / "samples.png").exists():
         card += ["## Samples", "",
