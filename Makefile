@@ -81,7 +81,7 @@ evaluate: install
 	$(EZGAN) evaluate --checkpoint pretrained --n 10000 --seed 0 --references --json pretrained/evaluation.json
 
 curve: install
-	$(EZGAN) curve --milestones $(RUN_DIR)/milestones --out pretrained/quality_curve --n 10000 --seed 0
+	$(EZGAN) curve --milestones $(RUN_DIR)/milestones --out pretrained/quality_curve --n 10000 --seed 0 --overwrite
 
 publish: install
 	$(PY) tools/publish.py --run $(RUN_DIR)

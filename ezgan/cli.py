@@ -7,7 +7,6 @@ status 128 + the signal's number (130, 143): the files it was writing are remove
 and ``ezgan train`` says where its last checkpoint is and the command that goes on from it.
 """
 import argparse
-import contextlib
 import dataclasses
 import pathlib
 import shlex
@@ -18,32 +17,24 @@ from ezgan import hparams
 from ezgan.errors import EzganError
 
 USAGE_ERROR = 2   # argparse's exit status for a bad command line; ours for every user mistake
-PROGRESS_DIGITS = 20_000   # ezgan sample shows a progress bar from this many digits (a few seconds' work)
+PROGRESS_DIGITS = 20_000   # ezgan sample --out x.npy shows a progress bar from this many digits (a few seconds' work)
 # The options of ezgan train that run.json does not keep: the command that resumes a run repeats them.
 RESUME_OPTIONS = ("iterations", "checkpoint_every", "summary_every", "milestone_every", "keep", "threads", "literal")
 
 
 class Stopped(KeyboardInterrupt):
-    """SIGINT or SIGTERM, raised where the command is, so that its cleanup runs; the message is its one line."""
+    """SIGINT or SIGTERM, raised where the command is, so that its cleanup runs; the message is its one line,
+    ``outcome`` what the user finds after it."""
 
-    def __init__(self, signum, message=None):
-        super().__init__(message or f"stopped by {signal.Signals(signum).name}; nothing half-written is left")
+    def __init__(self, signum, outcome="nothing half-written is left"):
+        super().__init__(f"stopped by {signal.Signals(signum).name}; {outcome}")
         self.signum = signum
 
 
-@contextlib.contextmanager
-def signals_raise_stopped():
-    """While the block runs, SIGINT and SIGTERM raise ``Stopped``: SIGTERM would otherwise end the process at
+def raise_stopped(signum, frame):
+    """While a command runs, SIGINT and SIGTERM raise ``Stopped``: SIGTERM would otherwise end the process at
     once, leaving temporary files, and SIGINT's KeyboardInterrupt print a traceback."""
-    def stop(signum, frame):
-        raise Stopped(signum)
-
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    raise Stopped(signum)
 
 
 def counted(number, noun):
@@ -166,7 +157,8 @@ def ignored_on_resume(args, own):
 
 
 def resume_command(args):
-    """The command that goes on with the run of ``ezgan train ARGS``: --resume, and the options run.json does not keep."""
+    """The command that goes on with the run of ``ezgan train ARGS``: --resume and the options run.json does not
+    keep (``RESUME_OPTIONS``) where they are not the defaults."""
     defaults = parser().parse_args(["train"])
     words = ["ezgan", "train", "--resume", "--checkpoint-dir", args.checkpoint_dir]
     for dest in RESUME_OPTIONS:
@@ -253,8 +245,9 @@ def parser():
 
 
 def main(argv=None):
+    from ezgan.runs.outputs import stop_signals_handled_by
     args = parser().parse_args(argv)
-    with signals_raise_stopped():
+    with stop_signals_handled_by(raise_stopped):
         try:
             from ezgan.tfsetup import tensorflow
 
@@ -301,7 +294,7 @@ def run_train(args):
               resume=args.resume, summary_every=args.summary_every, milestone_every=args.milestone_every,
               threads=args.threads, overwrite=args.overwrite, keep_checkpoints=args.keep)
     except Stopped as stop:
-        raise Stopped(stop.signum, f"stopped by {signal.Signals(stop.signum).name}; {where_to_resume(args)}") from None
+        raise Stopped(stop.signum, where_to_resume(args)) from None
 
 
 def run_sample(args):
@@ -324,11 +317,10 @@ def run_sample(args):
                              for checkpoint in checkpoints], out)
         print(f"wrote {len(checkpoints)} grids of {counted(args.n, 'digit')} to {out}")
         return
-    progress = args.n >= PROGRESS_DIGITS
-    if out.suffix == ".npy":
-        save_npy(args.n, args.seed, checkpoints[0], out, progress)   # streamed: memory holds a chunk, not the array
+    if out.suffix == ".npy":   # streamed: memory holds a chunk, not the array
+        save_npy(args.n, args.seed, checkpoints[0], out, progress=args.n >= PROGRESS_DIGITS)
     else:
-        save_png(grid_image(sample(args.n, args.seed, checkpoints[0], progress)), out)
+        save_png(grid_image(sample(args.n, args.seed, checkpoints[0])), out)
     print(f"wrote {counted(args.n, 'digit')} to {out}")
 
 

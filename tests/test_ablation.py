@@ -87,7 +87,7 @@ class FakeEvaluator:
 
 
 def test_run_scores_reads_milestones_and_their_times_and_caches_the_scores(tmp_path, monkeypatch):
-    import ezgan.sample
+    import ezgan.lab.checkpoints
 
     run = run_plan(tmp_path, rows=("ema",), seeds=1, iterations=20)[0]
     milestones = _made(run.directory / "milestones")
@@ -95,7 +95,7 @@ def test_run_scores_reads_milestones_and_their_times_and_caches_the_scores(tmp_p
     for step in (310, 320, 330):   # 330: beyond the budget (a longer run's), left out
         (milestones / f"model.ckpt-{step}.index").write_text("")
     (milestones / "times.json").write_text(json.dumps({"310": 12.5, "320": 30.0}))
-    monkeypatch.setattr(ezgan.sample, "sample", lambda n, seed, prefix: np.full((n, 28, 28), int(prefix[-3:]) / 1000))
+    monkeypatch.setattr(ezgan.lab.checkpoints, "sample", lambda n, seed, prefix: np.full((n, 28, 28), int(prefix[-3:]) / 1000))
     evaluator = FakeEvaluator()
     lines = ablation.run_scores(run, evaluator, 10, 0, echo=lambda _: None)
     assert [(line["iteration"], line["step"], line["wall_seconds"]) for line in lines] == \

@@ -1,6 +1,8 @@
-"""Faults and bad input (issue #13): a locked run folder, a fresh start over a run, divergence,
+"""Faults and bad input (issues #13 and #20): a locked run folder, a fresh start over a run, divergence,
 output paths, runs with nothing left to do, damaged checkpoints, a full disk, kills at random
-moments. Every run here is tiny."""
+moments, exports that would replace a model or damage a run, damaged run.json, interrupted
+commands and their temporary files, file modes, a disk just large enough, many digits at once.
+Every run here is tiny."""
 import hashlib
 import json
 import os
@@ -8,11 +10,13 @@ import pathlib
 import random
 import re
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -192,21 +196,43 @@ def test_sample_writes_an_array_into_a_missing_folder(short_run, tmp_path, capsy
     assert os.listdir(out.parent) == ["s.npy"]   # no temporary file left
 
 
-@pytest.mark.parametrize("case", ["directory", "under a file", "proc", "read-only"])
-def test_an_output_path_that_cannot_be_written_is_one_line_before_any_work(case, tmp_path, capsys):
+# Each command that writes: (its arguments, with a checkpoint or milestones folder that does not exist, the flag
+# of its output, the output's name, whether the output is a folder). The output is refused before the input is
+# looked at, and long before any work (train-classifier's would take minutes).
+OUTPUTS = {
+    "sample": (["sample", "--checkpoint", "nowhere"], "--out", "s.png", False),
+    "export": (["export", "--checkpoint", "nowhere"], "--out", "model", True),
+    "evaluate": (["evaluate", "--checkpoint", "nowhere"], "--json", "e.json", False),
+    "curve": (["curve", "--milestones", "nowhere"], "--out", "curve", False),
+    "train-classifier": (["train-classifier"], "--out", "classifier", True),
+}
+
+
+@pytest.mark.parametrize("command", OUTPUTS)
+@pytest.mark.parametrize("case", ["taken", "under a file", "proc", "read-only"])
+def test_an_output_path_that_cannot_be_written_is_one_line_before_any_work(command, case, tmp_path, capsys,
+                                                                           monkeypatch):
     if case == "read-only" and os.geteuid() == 0:
         pytest.skip("root writes in read-only folders")
-    (tmp_path / "taken.png").mkdir()
+    arguments, flag, name, is_folder = OUTPUTS[command]
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "file").write_text("")
     (tmp_path / "locked").mkdir(mode=0o555)
-    out, message = {"directory": (tmp_path / "taken.png", "is a directory"),
-                    "under a file": (tmp_path / "file" / "sub" / "s.png", f"{tmp_path / 'file'} is a file"),
-                    "proc": ("/proc/ezgan/s.npy", "cannot write in /proc"),
-                    "read-only": (tmp_path / "locked" / "s.png", f"cannot write in {tmp_path / 'locked'}")}[case]
-    # A checkpoint that does not exist: the path is refused before the checkpoint is looked at.
-    status, _, err = run_cli(capsys, "sample", "--checkpoint", str(tmp_path / "nowhere"), "--out", str(out))
-    assert status == 2 and err.count("\n") == 1
-    assert err.startswith(f"ezgan sample: error: {out}: ") and message in err
+    # taken: a file where a folder goes, or a folder where a file goes (curve's OUT.csv).
+    taken = tmp_path / ("taken" if is_folder else "taken.csv" if command == "curve" else f"taken-{name}")
+    taken.write_text("") if is_folder else taken.mkdir()
+    out, message = {"taken": (tmp_path / "taken" if command == "curve" else taken,
+                              f"{taken} is a file" if is_folder else "is a directory"),
+                    "under a file": (tmp_path / "file" / "sub" / name, f"{tmp_path / 'file'} is a file"),
+                    "proc": (f"/proc/ezgan/{name}", "cannot write in /proc"),
+                    "read-only": (tmp_path / "locked" / name, f"cannot write in {tmp_path / 'locked'}")}[case]
+    before = sorted(tmp_path.rglob("*"))
+    started = time.monotonic()
+    status, out_text, err = run_cli(capsys, *arguments, flag, str(out))
+    assert status == 2 and out_text == "" and err.count("\n") == 1, err
+    assert err.startswith(f"ezgan {command}: error: {flag} ") and str(out) in err and message in err
+    assert time.monotonic() - started < 5, "the output must be checked before any work"
+    assert sorted(tmp_path.rglob("*")) == before
 
 
 # 5. Nothing left to do, --logdir on --resume, pruning, leftovers ---------------------------------------------
@@ -366,7 +392,7 @@ def test_export_under_a_full_disk_keeps_the_model_already_there(three_checkpoint
     export = [sys.executable, "-m", "ezgan", "export", "--out", str(out), "--checkpoint"]
     subprocess.run([*export, str(three_checkpoints / "model.ckpt-2")], cwd=tmp_path, check=True, capture_output=True)
     before = file_hashes(out)
-    result = under_file_size_limit([*export, str(three_checkpoints / "model.ckpt-3")], 2**20, tmp_path)
+    result = under_file_size_limit([*export, str(three_checkpoints / "model.ckpt-3"), "--overwrite"], 2**20, tmp_path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(f"ezgan export: error: {out}: could not write the checkpoint of step 3 "
                                     f"(File too large)")
@@ -432,7 +458,333 @@ def test_killed_at_random_moments_a_run_never_loses_a_complete_checkpoint_and_en
         np.testing.assert_array_equal(resumed[name], value, err_msg=name)
 
 
-# 10. The README's table --------------------------------------------------------------------------------
+# 10. Exports that would destroy a model or a run ----------------------------------------------------------
+
+def test_export_writes_a_new_folder_named_after_the_run_and_replaces_a_model_only_when_told(
+        three_checkpoints, tmp_path, capsys, monkeypatch):
+    checkout = tmp_path / "checkout"   # a checkout of its own, its bundled model the run's step 2
+    status, _, err = run_cli(capsys, "export", "--checkpoint", str(three_checkpoints / "model.ckpt-2"),
+                             "--out", str(checkout / "pretrained"))
+    assert status == 0, err
+    bundled = file_hashes(checkout / "pretrained")
+    monkeypatch.setattr("ezgan.paths.REPO", checkout)
+    monkeypatch.chdir(checkout)   # where notebook.setup() leaves a notebook
+    status, out, err = run_cli(capsys, "export", "--checkpoint", str(three_checkpoints))
+    assert (status, out, err) == (0, "wrote exported/run-step3/model.ckpt-3\n", "")
+    assert sorted(path.name for path in (checkout / "exported" / "run-step3").iterdir()) == [
+        "checkpoint", "model.ckpt-3.data-00000-of-00001", "model.ckpt-3.index", "run.json"]
+    status, _, err = run_cli(capsys, "export", "--checkpoint", str(three_checkpoints))
+    assert status == 2 and err == ("ezgan export: error: exported/run-step3: holds another model (model.ckpt-3); "
+                                   "give --overwrite to replace it, or another --out\n")
+    status, _, err = run_cli(capsys, "export", "--checkpoint", str(three_checkpoints), "--out", "pretrained")
+    assert status == 2 and err == ("ezgan export: error: pretrained: a model bundled with ezgan; export elsewhere, "
+                                   "or give --overwrite to replace it\n")
+    assert file_hashes(checkout / "pretrained") == bundled
+    status, out, _ = run_cli(capsys, "export", "--checkpoint", str(three_checkpoints), "--out", "pretrained",
+                             "--overwrite")
+    assert (status, out) == (0, "wrote pretrained/model.ckpt-3\n")
+    assert steps(checkout / "pretrained", "model.ckpt") == [3]
+    assert json.loads((checkout / "pretrained" / "run.json").read_text())["step"] == 3
+    status, out, _ = run_cli(capsys, "export", "--help")
+    assert status == 0 and "exported/RUN-stepSTEP" in out
+
+
+def test_export_into_a_run_folder_is_refused_and_the_run_goes_on(three_checkpoints, tmp_path, capsys):
+    run, other = tmp_path / "run", tmp_path / "other"
+    shutil.copytree(three_checkpoints, run)
+    shutil.copytree(three_checkpoints, other)
+    before = file_hashes(run)
+    for checkpoint, out, message in [
+            (run, run, f"{run}: the folder of --checkpoint {run / 'model.ckpt-3'}; export to a folder of its own"),
+            (other, run, f"{run}: a training run's folder (its run.json holds training state); export to a folder "
+                         f"of its own"),
+            (other / "model.ckpt-2", run / "grids", f"{run / 'grids'}: inside the training run's folder {run} (its "
+                                                    f"run.json holds training state); export to a folder of its own")]:
+        status, _, err = run_cli(capsys, "export", "--checkpoint", str(checkpoint), "--out", str(out), "--overwrite")
+        assert status == 2 and err == f"ezgan export: error: {message}\n"
+    assert file_hashes(run) == before
+    tiny(run, iterations=3, resume=True)
+    assert json.loads((run / "run.json").read_text())["step"] == 4
+
+
+# 11. Curves, run.json, resuming with other switches ----------------------------------------------------------
+
+def test_curve_names_its_files_as_given_and_replaces_none_unless_told(tmp_path, capsys):
+    run = tmp_path / "run"
+    tiny(run, milestone_every=1)
+    (tmp_path / "curve.csv").write_text("mine")
+    curve = ["curve", "--milestones", str(run / "milestones"), "--n", "10", "--out", str(tmp_path / "curve.v2")]
+    status, out, err = run_cli(capsys, *curve)
+    assert status == 0, err
+    assert out.endswith(f"wrote {tmp_path / 'curve.v2.csv'}, {tmp_path / 'curve.v2.png'} and "
+                        f"{tmp_path / 'curve.v2.json'}\n")
+    assert sorted(path.name for path in tmp_path.glob("curve*")) == ["curve.csv", "curve.v2.csv", "curve.v2.json",
+                                                                      "curve.v2.png"]
+    assert (tmp_path / "curve.csv").read_text() == "mine"
+    written = file_hashes(tmp_path)
+    status, out, err = run_cli(capsys, *curve)
+    assert (status, out) == (2, "") and err == (f"ezgan curve: error: --out {tmp_path / 'curve.v2.csv'}: exists "
+                                                f"already; give --overwrite to replace it\n")
+    assert file_hashes(tmp_path) == written
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "not an object", "an exported model's"])
+def test_a_damaged_run_json_is_one_line_naming_it(damage, three_checkpoints, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(three_checkpoints, run)
+    state = run / "run.json"
+    text = state.read_text()
+    state.write_text({"empty": "", "truncated": text[:len(text) // 2], "not an object": "[3]\n",
+                      "an exported model's": json.dumps({key: value for key, value in json.loads(text).items()
+                                                         if key != "logdir"})}[damage])
+    reason = {"empty": "damaged or incomplete run state (empty file)",
+              "truncated": "damaged or incomplete run state (Unterminated string",
+              "not an object": "damaged or incomplete run state (not a JSON object)",
+              "an exported model's": "not a training run's state (missing logdir)"}[damage]
+    commands = [["train", "--resume", "--iterations", "4", "--checkpoint-dir", str(run)]]
+    if damage != "an exported model's":   # an exported model is sampled from
+        commands.append(["sample", "--checkpoint", str(run), "--out", str(tmp_path / "s.png")])
+    for command in commands:
+        status, out, err = run_cli(capsys, *command)
+        assert status == 2 and out == "" and err.count("\n") == 1, err
+        assert err.startswith(f"ezgan {command[0]}: error: {state}: {reason}")
+    assert not (tmp_path / "s.png").exists() and steps(run, "train.ckpt") == [1, 2, 3]
+
+
+def test_resume_names_the_recipe_switches_it_ignores_and_prints_each_row_once(tmp_path, capsys):
+    run = tmp_path / "run"
+    common = ["--pretrain-steps", "1", "--checkpoint-every", "1", "--summary-every", "3", "--threads", "1",
+              "--checkpoint-dir", str(run), "--logdir", str(tmp_path / "tb")]
+    status, _, err = run_cli(capsys, "train", "--recipe", "dcgan", "--iterations", "2", *common)
+    assert status == 0, err
+    # --beta1 0.9 is the run's own: not named. A row every 3 iterations, a checkpoint at every one.
+    status, out, err = run_cli(capsys, "train", "--resume", "--recipe", "tutorial", "--ema", "0.5", "--beta1", "0.9",
+                               "--iterations", "6", *common)
+    assert status == 0, err
+    assert out.splitlines()[0] == "resuming with the run's own recipe (dcgan); ignored: --recipe tutorial, --ema 0.5"
+    assert out.count("[     3/6]") == 1
+    recipe = json.loads((run / "run.json").read_text())["recipe"]
+    assert (recipe["generator"], recipe["ema_decay"]) == ("dcgan", 0.0)
+
+
+# 12. Stopped, killed, interrupted ---------------------------------------------------------------------------
+
+class SignalAtBatch:
+    """The training images; drawing batch number ``at`` (from the start of the run) sends this process ``signum``,
+    as Ctrl-C or `kill` would."""
+
+    def __init__(self, data, at, signum):
+        self.data, self.at, self.signum, self.batch = data, at, signum, 0
+
+    def seek(self, position):
+        self.data.seek(position)
+        self.batch = position // 50
+
+    def next_batch(self, n):
+        self.batch += 1
+        if self.batch - 1 == self.at:
+            os.kill(os.getpid(), self.signum)
+        return self.data.next_batch(n)
+
+
+SIX_ITERATIONS = ["--iterations", "6", "--pretrain-steps", "1", "--checkpoint-every", "2", "--summary-every", "100",
+                  "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def six_iterations(tmp_path_factory):
+    """``ezgan train SIX_ITERATIONS`` (seed 0) run whole: its checkpoint folder."""
+    run = tmp_path_factory.mktemp("six") / "run"
+    train(iterations=6, pretrain_steps=1, seed=0, logdir=None, checkpoint_dir=str(run), checkpoint_every=2,
+          summary_every=100, threads=1, progress=False)
+    return run
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_training_with_one_line_saying_how_to_go_on(signum, six_iterations, mnist, tmp_path,
+                                                                           capsys, monkeypatch):
+    class Data:
+        train = SignalAtBatch(mnist.train, 4, signum)   # iteration 3's batch; the last checkpoint is step 3's
+
+    def not_ezgans(signum, frame):   # the test's own handler, there before and after ezgan's
+        pytest.fail(f"{signal.Signals(signum).name} reached the test: ezgan train did not handle it")
+
+    run = tmp_path / "run"
+    previous = {number: signal.signal(number, not_ezgans) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr("ezgan.train.read_data_sets", lambda seed: Data)
+            status, _, err = run_cli(capsys, "train", *SIX_ITERATIONS, "--checkpoint-dir", str(run),
+                                     "--logdir", str(tmp_path / "tb"))
+        after = [signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)]
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    command = (f"ezgan train --resume --checkpoint-dir {run} --iterations 6 --checkpoint-every 2 --summary-every 100 "
+               f"--threads 1")
+    assert status == 128 + signum and "Traceback" not in err
+    assert err.splitlines()[-1] == (f"ezgan train: stopped by {signal.Signals(signum).name}; the last checkpoint is "
+                                    f"step 3 in {run}; go on with: {command}")
+    assert after == [not_ezgans, not_ezgans]
+    assert not list(run.rglob("*tempstate*")) and not list(run.rglob(".*.partial-*"))
+    status, _, err = run_cli(capsys, *shlex.split(command)[1:])
+    assert status == 0, err
+    resumed, uninterrupted = checkpoint_values(run), checkpoint_values(six_iterations)
+    assert resumed["global_step"] == uninterrupted["global_step"] == 7
+    for name, value in uninterrupted.items():
+        np.testing.assert_array_equal(resumed[name], value, err_msg=name)
+
+
+def test_a_stopped_command_leaves_no_temporary_file_and_the_next_removes_a_killed_ones(short_run, three_checkpoints,
+                                                                                      tmp_path, capsys):
+    out = tmp_path / "digits"
+    command = [sys.executable, "-m", "ezgan", "sample", "--checkpoint", str(short_run[1]), "--n", "50000",
+               "--out", str(out / "big.npy")]
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not list(out.glob(".big.npy.partial-*")):   # the file is being written
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+        if signum == signal.SIGTERM:
+            assert process.returncode == 128 + signal.SIGTERM and "Traceback" not in err
+            assert err.splitlines()[-1] == "ezgan sample: stopped by SIGTERM; nothing half-written is left"
+            assert os.listdir(out) == []
+    killed = os.listdir(out)
+    assert len(killed) == 1 and killed[0].startswith(f".big.npy.partial-{process.pid}-")
+    status, _, err = run_cli(capsys, "sample", "--checkpoint", str(short_run[1]), "--n", "5",
+                             "--out", str(out / "small.npy"))
+    assert status == 0, err
+    assert os.listdir(out) == ["small.npy"]
+    # An export killed while TensorFlow wrote its checkpoint: the next export there removes what it left.
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.ckpt-3.data-00000-of-00001.tempstate5813").write_bytes(bytes(1000))
+    status, _, err = run_cli(capsys, "export", "--checkpoint", str(three_checkpoints), "--out", str(model))
+    assert status == 0, err
+    assert sorted(os.listdir(model)) == ["checkpoint", "model.ckpt-3.data-00000-of-00001", "model.ckpt-3.index",
+                                         "run.json"]
+
+
+def test_a_run_that_ended_leaves_no_lock_to_take_over_and_one_digit_is_one_digit(three_checkpoints, tmp_path,
+                                                                                  capsys):
+    run = tmp_path / "run"
+    shutil.copytree(three_checkpoints, run)
+    assert (run / ".lock").read_text() == ""   # the run ended: no pid is left in its lock
+    status, out, err = run_cli(capsys, "train", "--resume", "--iterations", "3", "--threads", "1",
+                               "--checkpoint-dir", str(run))
+    assert status == 0, err
+    assert out == "resuming with the run's own seed 3 and 1 pre-training steps\n"
+    assert (run / ".lock").read_text() == ""
+    status, out, _ = run_cli(capsys, "sample", "--checkpoint", str(run), "--n", "1", "--out", str(tmp_path / "1.png"))
+    assert (status, out) == (0, f"wrote 1 digit to {tmp_path / '1.png'}\n")
+
+
+# 13. File modes, a disk just large enough, many digits -------------------------------------------------------
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_file_a_command_writes_gets_the_users_umask(umask, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    commands = [["train", "--iterations", "2", "--pretrain-steps", "1", "--checkpoint-every", "1",
+                 "--milestone-every", "1", "--threads", "1", "--checkpoint-dir", "run", "--logdir", "tb"],
+                ["sample", "--checkpoint", "run", "--n", "5", "--out", "s.png"],
+                ["sample", "--checkpoint", "run", "--n", "5", "--out", "s.npy"],
+                ["sample", "--checkpoint", "run", "--checkpoint", "run/milestones/model.ckpt-2", "--n", "5",
+                 "--out", "both.png"],
+                ["export", "--checkpoint", "run"],
+                ["evaluate", "--checkpoint", "run", "--n", "10", "--json", "e.json"],
+                ["curve", "--milestones", "run/milestones", "--n", "10", "--out", "curve"]]
+    previous = os.umask(umask)
+    try:
+        for command in commands:
+            status, _, err = run_cli(capsys, *command)
+            assert status == 0, err
+    finally:
+        os.umask(previous)
+    modes = {path.relative_to(tmp_path).as_posix(): path.stat().st_mode & 0o777
+             for path in tmp_path.rglob("*") if path.is_file()}
+    assert {"run/run.json", "run/grids/step0000003.png", "run/milestones/times.json", "run/model.ckpt-3.index",
+            "s.png", "s.npy", "both.png", "exported/run-step3/run.json", "e.json", "curve.csv", "curve.png",
+            "curve.json"} <= set(modes)
+    assert modes == dict.fromkeys(modes, 0o666 & ~umask)
+
+
+# A Python run in a user and mount namespace of its own: a tmpfs at DISK holding a copy of RUN and ROOM bytes more,
+# then `ezgan COMMAND` in it; prints {status, stderr, files of the copy} as JSON.
+SMALL_DISK = """
+import json, os, shutil, subprocess, sys
+disk, run, room, *command = sys.argv[1:]
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1g", "ezgan", disk], check=True)
+shutil.copytree(run, os.path.join(disk, "run"))
+subprocess.run(["mount", "-o", f"remount,size={shutil.disk_usage(disk).used + int(room)}", disk], check=True)
+result = subprocess.run([sys.executable, "-m", "ezgan", *command], cwd=disk, capture_output=True, text=True)
+files = sorted(os.listdir(os.path.join(disk, "run")))
+print(json.dumps(dict(status=result.returncode, stderr=result.stderr, files=files)))
+"""
+
+
+def on_a_small_disk(tmp_path, run, room, *command):
+    """``ezgan COMMAND`` (run in the disk's root) on a copy of ``run`` in a folder ``run`` of a disk that has
+    ``room`` bytes free besides it: (exit status, stderr, the names in the copy after)."""
+    namespace = ["unshare", "--user", "--map-root-user", "--mount"]
+    if not shutil.which("unshare") or subprocess.run([*namespace, "true"], capture_output=True).returncode:
+        pytest.skip("needs a user and mount namespace (unshare) for a small tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir(exist_ok=True)
+    result = subprocess.run([*namespace, sys.executable, "-c", SMALL_DISK, str(disk), str(run), str(room), *command],
+                            capture_output=True, text=True, timeout=600, check=True)
+    outcome = json.loads(result.stdout)
+    return outcome["status"], outcome["stderr"], outcome["files"]
+
+
+def test_a_disk_that_holds_just_the_kept_checkpoints_is_enough_and_a_fuller_one_says_what_to_free(three_checkpoints,
+                                                                                                  tmp_path):
+    resume = ["train", "--resume", "--iterations", "4", "--threads", "1", "--checkpoint-every", "1",
+              "--checkpoint-dir", "run"]
+    status, err, files = on_a_small_disk(tmp_path, three_checkpoints, 2**20, *resume)   # 1 MiB: no checkpoint more
+    assert status == 0, err
+    assert [name for name in files if name.endswith(".index")] == [
+        f"{name}-{step}.index" for name in ("model.ckpt", "train.ckpt") for step in (3, 4, 5)]
+    single = tmp_path / "single"   # one checkpoint kept: there is none to delete before the next
+    shutil.copytree(three_checkpoints, single)
+    for path in [*single.glob("*.ckpt-1.*"), *single.glob("*.ckpt-2.*")]:
+        path.unlink()
+    status, err, files = on_a_small_disk(tmp_path, single, 2**20, *resume, "--keep", "1")
+    assert status == 2 and err.count("Traceback") == 0
+    assert re.fullmatch(r"ezgan train: error: run: could not write the checkpoint of step 4 \(.*No space left on "
+                        r"device.*\); the checkpoints written before it are kept; free \d+ MB on its disk",
+                        err.splitlines()[-1]), err
+    assert [name for name in files if ".ckpt-" in name] == [
+        "model.ckpt-3.data-00000-of-00001", "model.ckpt-3.index", "train.ckpt-3.data-00000-of-00001",
+        "train.ckpt-3.index", "train.ckpt-3.meta"]
+
+
+def test_many_digits_stream_to_disk_with_a_progress_bar_in_little_memory(short_run, tmp_path, capsys, monkeypatch):
+    """What `ezgan sample --n 1000000 --out x.npy` does, on 15,000 digits: the array is never whole in memory."""
+    monkeypatch.setattr(cli, "PROGRESS_DIGITS", 10_000)
+    n, out = 15_000, tmp_path / "x.npy"
+    tracemalloc.start()
+    try:
+        status, stdout, err = run_cli(capsys, "sample", "--checkpoint", str(short_run[1]), "--n", str(n),
+                                      "--seed", "2", "--out", str(out))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (status, stdout) == (0, f"wrote 15,000 digits to {out}\n"), err
+    assert "sampling" in err and "15.0k/15.0k" in err
+    array_bytes = n * 28 * 28 * 4
+    assert peak < array_bytes / 4, f"a peak of {peak:,} bytes for an array of {array_bytes:,}"
+    sampler = Sampler(short_run[1])
+    try:
+        whole = sampler.generate(sampler.noise(n, seed=2))   # all the noise in one call, as before streaming
+    finally:
+        sampler.close()
+    np.testing.assert_array_equal(np.load(out), whole)
+
+
+# 14. The README's table --------------------------------------------------------------------------------
 
 def test_every_row_of_the_readmes_fault_table_names_tests_that_exist():
     table = (REPO / "README.md").read_text().split("## What happens when…")[1].split("\n## ")[0]

@@ -171,7 +171,7 @@ def train_all(runs, parallel=2, threads=1, poll_seconds=2.0, echo=print):
 
 def run_scores(run, evaluator, n, seed, echo=print):
     """One line per milestone of ``run`` (up to its budget): row, seed, iteration, step, wall_seconds and the metrics."""
-    from ezgan.sample import sample
+    from ezgan.lab.checkpoints import sample
 
     try:
         milestones = milestone_checkpoints(run.directory / MILESTONES)

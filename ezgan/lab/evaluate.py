@@ -18,15 +18,15 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from ezgan import hparams
-from ezgan.runs.checkpoints import milestone_checkpoints, resolve_checkpoint, restored_session
-from ezgan.runs.state import MILESTONES, RUN_STATE, RunState
 from ezgan.errors import CheckpointError, EzganError
 from ezgan.graph import build_graph
-from ezgan.lab.metrics import check_images, CONFIDENT, feature_statistics, METRICS, metrics_row, SPLITS
-from ezgan.mnist import read_data_sets
-from ezgan.runs.outputs import atomic_output, write_json
-from ezgan.paths import pretrained_dir
 from ezgan.lab.checkpoints import sample
+from ezgan.lab.metrics import CONFIDENT, METRICS, SPLITS, check_images, feature_statistics, metrics_row
+from ezgan.mnist import read_data_sets
+from ezgan.paths import pretrained_dir
+from ezgan.runs.checkpoints import milestone_checkpoints, resolve_checkpoint, restored_session
+from ezgan.runs.outputs import atomic_output, write_json
+from ezgan.runs.state import MILESTONES, RUN_STATE, RunState
 from ezgan.sample import generate, normal_noise
 from ezgan.tfsetup import session_config
 

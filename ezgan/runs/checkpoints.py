@@ -121,16 +121,14 @@ def writing_checkpoint(directory, step):
 
     TensorFlow writes each file under a temporary ``*.tempstate*`` name and renames it when
     complete, so the checkpoints already there are untouched; the partial files are removed here
-    (they would keep the disk full), also when the save is interrupted (SIGINT, SIGTERM).
+    (they would keep the disk full).
     """
     try:
         yield
-    except BaseException as error:
+    except (tf.errors.OpError, OSError) as error:
         remove_partial_saves(directory)
-        if isinstance(error, (tf.errors.OpError, OSError)):
-            raise WriteError(f"{directory}: could not write the checkpoint of step {step} ({_reason(error)}); "
-                             f"the checkpoints written before it are kept") from None
-        raise
+        raise WriteError(f"{directory}: could not write the checkpoint of step {step} ({_reason(error)}); "
+                         f"the checkpoints written before it are kept") from None
 
 
 def restored_session(graph, prefix):
@@ -154,7 +152,7 @@ class RunCheckpoints:
         self.gan, self.directory, self.keep = gan, directory, keep
         with gan.graph.as_default():
             self.everything = v1.train.Saver(max_to_keep=keep, save_relative_paths=True)
-            # A recipe's graph may save other values under the model's names (ezgan.lab.recipes: the EMA).
+            # A recipe's graph may save other values under the model's names (ezgan.recipes: the EMA).
             model = getattr(gan, "saved_model_variables", None) or gan.model_variables
             self.model = v1.train.Saver(var_list=model, max_to_keep=keep, save_relative_paths=True)
             self.milestones = v1.train.Saver(var_list=model, max_to_keep=None, save_relative_paths=True)
@@ -171,7 +169,7 @@ class RunCheckpoints:
 
     def _save(self, sess, state, milestone):
         step = int(sess.run(self.gan.global_step))
-        needed = latest_checkpoint_bytes(self.directory)   # what the new one will take, about
+        needed = latest_checkpoint_bytes(self.directory)   # about what the new one will take
         if self.keep > 1 and shutil.disk_usage(self.directory).free < needed:
             # No room for one more: the oldest goes first (keep - 1 >= 1 complete ones stay), so a disk that
             # holds exactly the kept checkpoints is enough.

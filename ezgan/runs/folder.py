@@ -72,7 +72,7 @@ def open_run_folder(directory, resume=False, overwrite=False):
         old = run_files(directory)
         if old and not resume:
             if not overwrite:
-                step = RunState.load(directory).step if (directory / RUN_STATE).exists() else "?"
+                step = RunState.read(directory).step if (directory / RUN_STATE).exists() else "?"
                 raise EzganError(f"{directory} holds a run (step {step}); use --resume to continue it or "
                                  f"--overwrite to start again")
             for path in old:

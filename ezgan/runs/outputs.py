@@ -11,7 +11,7 @@
 * ``npy_output``: a .npy array written that way, filled piece by piece through a memory map.
 * ``write_json``: a JSON file written that way.
 * ``signals_held``: SIGINT and SIGTERM wait until a block of writes that belong together (a
-  checkpoint and its run.json) is done.
+  checkpoint and its run.json) is done; ``stop_signals_handled_by``: what handles them meanwhile.
 """
 import contextlib
 import json
@@ -29,6 +29,7 @@ from ezgan.errors import WriteError
 
 # The temporary name of OUT while it is written: .OUT.partial-PID-RANDOM (PID: the writing process).
 PARTIAL = re.compile(r"\..+\.partial-(\d+)-[0-9a-f]{8}")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)   # Ctrl-C, and kill's default
 
 
 def process_alive(pid):
@@ -90,7 +91,7 @@ def atomic_output(path):
         with open(temporary, "xb") as file:
             yield file
         os.replace(temporary, path)
-    except BaseException as error:   # a full disk, and also SIGINT or SIGTERM turned into exceptions (ezgan.cli)
+    except BaseException as error:   # a full disk, and also SIGINT or SIGTERM raised as exceptions (ezgan.cli)
         temporary.unlink(missing_ok=True)
         if isinstance(error, OSError):   # a full disk, a file-size limit: the old file is still there
             raise WriteError(f"{path}: could not be written ({error.strerror or error}); "
@@ -104,13 +105,25 @@ def npy_output(path, shape, dtype=np.float32):
     memory holds the pieces being written, not the array.
 
     Its disk space is claimed before the first piece: a full disk is then a ``WriteError`` here, where
-    a page of the map written on a full disk would kill the process (SIGBUS).
+    a page of the map written on a full disk would kill the process (SIGBUS). macOS cannot claim it.
     """
     with atomic_output(path) as file:
         array = np.lib.format.open_memmap(file.name, mode="w+", dtype=dtype, shape=shape)
-        os.posix_fallocate(file.fileno(), 0, os.fstat(file.fileno()).st_size)
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(file.fileno(), 0, os.fstat(file.fileno()).st_size)
         yield array
         array.flush()
+
+
+@contextlib.contextmanager
+def stop_signals_handled_by(handler):
+    """While the block runs, SIGINT and SIGTERM call ``handler(signum, frame)``; yields {signal: the handler it had}."""
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    try:
+        yield previous
+    finally:
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
 
 
 @contextlib.contextmanager
@@ -124,13 +137,8 @@ def signals_held():
         yield
         return
     arrived = []
-    previous = {signum: signal.signal(signum, lambda signum, frame: arrived.append(signum))
-                for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_signals_handled_by(lambda signum, frame: arrived.append(signum)) as previous:
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     if arrived:
         handler = previous[arrived[0]]
         if callable(handler):

@@ -30,7 +30,7 @@ from ezgan.runs.checkpoints import GRIDS, RunCheckpoints
 from ezgan.runs.fast import FastSteps
 from ezgan.runs.folder import check_finite, check_finite_weights, open_run_folder
 from ezgan.runs.state import RunState
-from ezgan.runs.outputs import save_png
+from ezgan.runs.outputs import save_png, signals_held
 from ezgan.sample import generate, grid_image
 from ezgan.tfsetup import session_config
 from ezgan.train import Hook, Schedule, TutorialSteps, format_row, train_loop
@@ -98,9 +98,10 @@ class Checkpoints(Hook):
     def save(self, sess, where, milestone=False):
         check_finite_weights(where, [var.op.name for var in self.gan.model_variables], sess.run(self.weights_finite))
         self.state.elapsed_seconds = time.perf_counter() - self.started
-        step = self.saver.save(sess, self.state, milestone)
-        save_png(grid_image(generate(sess, self.gan, fixed_noise(self.state.seed, self.gan.z_dim)), columns=10),
-                 pathlib.Path(self.saving.directory) / GRIDS / f"step{step:07d}.png")
+        with signals_held():   # a stop waits for the checkpoint and its grid
+            step = self.saver.save(sess, self.state, milestone)
+            save_png(grid_image(generate(sess, self.gan, fixed_noise(self.state.seed, self.gan.z_dim)), columns=10),
+                     pathlib.Path(self.saving.directory) / GRIDS / f"step{step:07d}.png")
         self.saved = True
 
     def after_pretrain_step(self, sess, step, losses):
