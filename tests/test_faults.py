@@ -26,8 +26,10 @@ from ezgan import cli
 from ezgan.errors import CheckpointError, EzganError, TrainingDiverged
 from ezgan.graph import build_graph
 from ezgan.paths import REPO
+from ezgan.lab.checkpoints import open_sampler
 from ezgan.sample import Sampler
 from ezgan.runs.training import train
+from ezgan.train import IterationCallback
 
 v1 = tf.compat.v1
 
@@ -67,6 +69,7 @@ def train_command(checkpoint_dir, *extra):
             "--logdir", str(checkpoint_dir / "tb"), *extra]
 
 
+@pytest.mark.slow
 def test_a_second_run_on_a_locked_folder_is_refused_and_a_dead_ones_lock_taken_over(tmp_path):
     run = tmp_path / "run"
     first = subprocess.Popen(train_command(run, "--iterations", "2000"), cwd=tmp_path,
@@ -96,6 +99,7 @@ def test_a_second_run_on_a_locked_folder_is_refused_and_a_dead_ones_lock_taken_o
 
 # 2. A fresh run over a run ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_fresh_run_refuses_a_folder_holding_a_run_unless_told_to_overwrite(tmp_path, capsys):
     run = tmp_path / "run"
     tiny(run, iterations=4)
@@ -132,6 +136,7 @@ class NanBatch:
         return (np.full_like(images, np.nan) if self.batch - 1 == self.bad else images), labels
 
 
+@pytest.mark.slow
 def test_a_nan_loss_stops_training_before_it_is_saved(tmp_path, mnist):
     run = tmp_path / "run"
     # Batch 9 is iteration 8's (after 1 pre-training step); the summary row of iteration 10 finds it,
@@ -144,11 +149,12 @@ def test_a_nan_loss_stops_training_before_it_is_saved(tmp_path, mnist):
     assert steps(run, "train.ckpt") == [1, 5, 9] and finite_checkpoint(run)
 
 
+@pytest.mark.slow
 def test_a_diverged_run_is_one_line_from_the_command_line(tmp_path, mnist, capsys, monkeypatch):
     class Data:
         train = NanBatch(mnist.train, 3)   # iteration 2's batch; no summary row there, the checkpoint check finds it
 
-    monkeypatch.setattr("ezgan.train.read_data_sets", lambda seed: Data)
+    monkeypatch.setattr("ezgan.lab.training.read_data_sets", lambda seed: Data)
     run = tmp_path / "run"
     status, _, err = run_cli(capsys, "train", "--iterations", "5", "--pretrain-steps", "1", "--checkpoint-every", "2",
                              "--summary-every", "100", "--checkpoint-dir", str(run), "--logdir", str(tmp_path / "tb"))
@@ -163,14 +169,15 @@ def test_a_diverged_run_is_one_line_from_the_command_line(tmp_path, mnist, capsy
 def test_a_nan_weight_that_no_loss_shows_stops_training_before_it_is_saved(tmp_path):
     """g_b1/moving_mean is never used (batch norm uses batch statistics), so no loss can show its NaN:
     only the weights' check before each checkpoint can, on every CPU."""
-    def poison(sess, gan, iteration):
+    def poison(sess, iteration):
         if iteration == 2:
-            moving_mean = next(v for v in gan.model_variables if v.op.name == "g_b1/moving_mean")
+            moving_mean, = [var for var in sess.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
+                            if var.op.name == "g_b1/moving_mean"]
             moving_mean.load(np.full(moving_mean.shape, np.nan, np.float32), sess)
 
     run = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match="training diverged at iteration 3: g_b1/moving_mean not finite"):
-        tiny(run, iterations=6, checkpoint_every=2, summary_every=1, callback=poison, callback_every=1)
+        tiny(run, iterations=6, checkpoint_every=2, summary_every=1, hooks=[IterationCallback(1, poison)])
     assert steps(run, "train.ckpt") == [1, 3] and finite_checkpoint(run)
 
 
@@ -183,11 +190,12 @@ def test_sampling_refuses_a_checkpoint_with_non_finite_weights(tmp_path):
         with gan.graph.as_default():
             v1.train.Saver(gan.model_variables).save(sess, str(tmp_path / "model.ckpt-1"))
     with pytest.raises(CheckpointError, match="model.ckpt-1: g_w1 holds NaN or infinite values"):
-        Sampler(tmp_path / "model.ckpt-1")
+        open_sampler(tmp_path / "model.ckpt-1")
 
 
 # 4. Output paths ----------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sample_writes_an_array_into_a_missing_folder(short_run, tmp_path, capsys):
     out = tmp_path / "new" / "deeper" / "s.npy"
     status, _, err = run_cli(capsys, "sample", "--checkpoint", str(short_run[1]), "--n", "5", "--out", str(out))
@@ -237,6 +245,7 @@ def test_an_output_path_that_cannot_be_written_is_one_line_before_any_work(comma
 
 # 5. Nothing left to do, --logdir on --resume, pruning, leftovers ---------------------------------------------
 
+@pytest.mark.slow
 def test_nothing_left_to_do_logdir_on_resume_and_pruning_on_restart(tmp_path, capsys):
     status, out, _ = run_cli(capsys, "train", "--iterations", "0", "--checkpoint-dir", str(tmp_path / "none"))
     assert status == 0 and out == "nothing to do: --iterations 0\n"
@@ -311,6 +320,7 @@ def three_checkpoints(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", DAMAGES)
 def test_a_damaged_checkpoint_is_one_line_naming_it(how, three_checkpoints, tmp_path, capsys):
     run = tmp_path / "run"
@@ -323,6 +333,7 @@ def test_a_damaged_checkpoint_is_one_line_naming_it(how, three_checkpoints, tmp_
     assert "Variable name" not in err and not (tmp_path / "s.png").exists()
 
 
+@pytest.mark.slow
 def test_resume_passes_over_a_damaged_latest_checkpoint_and_ends_where_a_whole_run_does(three_checkpoints, tmp_path,
                                                                                       capsys):
     run = tmp_path / "run"
@@ -371,6 +382,7 @@ def under_file_size_limit(command, limit_bytes, cwd):
     return subprocess.run(command, preexec_fn=limit, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_and_leaves_no_partial_file(three_checkpoints, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(three_checkpoints, run)
@@ -387,6 +399,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_and_leaves_no_partia
     assert json.loads((run / "run.json").read_text())["step"] == 5
 
 
+@pytest.mark.slow
 def test_export_under_a_full_disk_keeps_the_model_already_there(three_checkpoints, tmp_path):
     out = tmp_path / "pretrained"
     export = [sys.executable, "-m", "ezgan", "export", "--out", str(out), "--checkpoint"]
@@ -401,6 +414,7 @@ def test_export_under_a_full_disk_keeps_the_model_already_there(three_checkpoint
 
 # 9. Killed again and again ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_killed_at_random_moments_a_run_never_loses_a_complete_checkpoint_and_ends_as_a_whole_run(tmp_path):
     """SIGKILL at random moments, every other one while a checkpoint is being written, then --resume, four times.
 
@@ -509,6 +523,7 @@ def test_export_into_a_run_folder_is_refused_and_the_run_goes_on(three_checkpoin
 
 # 11. Curves, run.json, resuming with other switches ----------------------------------------------------------
 
+@pytest.mark.slow
 def test_curve_names_its_files_as_given_and_replaces_none_unless_told(tmp_path, capsys):
     run = tmp_path / "run"
     tiny(run, milestone_every=1)
@@ -551,6 +566,7 @@ def test_a_damaged_run_json_is_one_line_naming_it(damage, three_checkpoints, tmp
     assert not (tmp_path / "s.png").exists() and steps(run, "train.ckpt") == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_resume_names_the_recipe_switches_it_ignores_and_prints_each_row_once(tmp_path, capsys):
     run = tmp_path / "run"
     common = ["--pretrain-steps", "1", "--checkpoint-every", "1", "--summary-every", "3", "--threads", "1",
@@ -600,6 +616,7 @@ def six_iterations(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_stops_training_with_one_line_saying_how_to_go_on(signum, six_iterations, mnist, tmp_path,
                                                                            capsys, monkeypatch):
@@ -613,7 +630,7 @@ def test_ctrl_c_or_sigterm_stops_training_with_one_line_saying_how_to_go_on(sign
     previous = {number: signal.signal(number, not_ezgans) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         with monkeypatch.context() as patch:
-            patch.setattr("ezgan.train.read_data_sets", lambda seed: Data)
+            patch.setattr("ezgan.lab.training.read_data_sets", lambda seed: Data)
             status, _, err = run_cli(capsys, "train", *SIX_ITERATIONS, "--checkpoint-dir", str(run),
                                      "--logdir", str(tmp_path / "tb"))
         after = [signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)]
@@ -635,6 +652,7 @@ def test_ctrl_c_or_sigterm_stops_training_with_one_line_saying_how_to_go_on(sign
         np.testing.assert_array_equal(resumed[name], value, err_msg=name)
 
 
+@pytest.mark.slow
 def test_a_stopped_command_leaves_no_temporary_file_and_the_next_removes_a_killed_ones(short_run, three_checkpoints,
                                                                                       tmp_path, capsys):
     out = tmp_path / "digits"
@@ -684,6 +702,7 @@ def test_a_run_that_ended_leaves_no_lock_to_take_over_and_one_digit_is_one_digit
 
 # 13. File modes, a disk just large enough, many digits -------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("umask", [0o022, 0o077])
 def test_every_file_a_command_writes_gets_the_users_umask(umask, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -739,6 +758,7 @@ def on_a_small_disk(tmp_path, run, room, *command):
     return outcome["status"], outcome["stderr"], outcome["files"]
 
 
+@pytest.mark.slow
 def test_a_disk_that_holds_just_the_kept_checkpoints_is_enough_and_a_fuller_one_says_what_to_free(three_checkpoints,
                                                                                                   tmp_path):
     resume = ["train", "--resume", "--iterations", "4", "--threads", "1", "--checkpoint-every", "1",
@@ -761,6 +781,7 @@ def test_a_disk_that_holds_just_the_kept_checkpoints_is_enough_and_a_fuller_one_
         "train.ckpt-3.index", "train.ckpt-3.meta"]
 
 
+@pytest.mark.slow
 def test_many_digits_stream_to_disk_with_a_progress_bar_in_little_memory(short_run, tmp_path, capsys, monkeypatch):
     """What `ezgan sample --n 1000000 --out x.npy` does, on 15,000 digits: the array is never whole in memory."""
     monkeypatch.setattr(cli, "PROGRESS_DIGITS", 10_000)

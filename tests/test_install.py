@@ -18,6 +18,8 @@ import subprocess
 import sys
 import sysconfig
 
+import pytest
+
 import nbformat
 from nbclient import NotebookClient
 
@@ -48,6 +50,7 @@ def printed(cell):
     return json.loads("".join(output.get("text", "") for output in cell.outputs))
 
 
+@pytest.mark.slow
 def test_notebook_1_runs_in_a_fresh_venv_with_the_package_installed_from_the_checkout(tmp_path, monkeypatch):
     setuptools = importlib.metadata.version("setuptools")
     assert int(setuptools.split(".")[0]) >= 77, (f"setuptools {setuptools} cannot build ezgan (pyproject.toml's "

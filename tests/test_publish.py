@@ -53,6 +53,7 @@ def summary_steps(kept, image=None):
             and (image is None or any(map(events.is_image, event.summary.value)) == image)]
 
 
+@pytest.mark.slow
 def test_thinning_keeps_every_scalar_thins_the_images_and_purges_the_orphans(run, tmp_path):
     files = events.event_files(run / "tensorboard")
     raw = [event for path in files for event in events.read_events(path)]
@@ -110,6 +111,7 @@ def test_duplicate_steps_without_a_start_are_refused(run, tmp_path):
         events.thin_events(events.event_files(tmp_path / "merged"))
 
 
+@pytest.mark.slow
 def test_the_command_line_runs_as_a_script_and_names_a_wrong_run_folder(tmp_path):
     """``python tools/publish.py`` (what ``make publish`` runs) needs no PYTHONPATH: it imports its checkout's
     ``tools`` and ``ezgan``."""

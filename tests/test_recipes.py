@@ -416,6 +416,7 @@ def guided_run(tmp_path_factory):
     return root, history
 
 
+@pytest.mark.slow
 def test_a_guided_run_logs_the_counts_of_each_update(guided_run):
     root, history = guided_run
     events = EventAccumulator(str(root / "tb"), size_guidance={"scalars": 0})
@@ -435,6 +436,7 @@ def test_a_guided_run_logs_the_counts_of_each_update(guided_run):
     assert state["step"] == 6 and state["recipe"] == RECIPES["guided"].to_dict()
 
 
+@pytest.mark.slow
 def test_a_guided_runs_totals_match_every_update_when_every_iteration_is_logged(tmp_path):
     train(iterations=6, pretrain_steps=0, seed=5, logdir=str(tmp_path / "tb"), checkpoint_dir=str(tmp_path / "ckpt"),
           summary_every=1, checkpoint_every=3, progress=False, recipe=RECIPES["guided"])
@@ -459,6 +461,7 @@ def cli(*args, cwd):
     return subprocess.run([sys.executable, "-m", "ezgan", *map(str, args)], cwd=cwd, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_a_dcgan_ema_run_exports_samples_and_evaluates(tmp_path):
     run, exported = tmp_path / "run", tmp_path / "exported"
     recipe = Recipe(generator="dcgan", ema_decay=0.99, beta1=0.5)
@@ -485,6 +488,7 @@ def test_a_dcgan_ema_run_exports_samples_and_evaluates(tmp_path):
     assert "model.ckpt-3" in result.stdout
 
 
+@pytest.mark.slow
 def test_an_unknown_recipe_is_a_user_error(tmp_path):
     result = cli("train", "--recipe", "nope", "--iterations", "1", "--checkpoint-dir", tmp_path, cwd=tmp_path)
     assert result.returncode == 2

@@ -22,6 +22,7 @@ def cli(*args, cwd=REPO):
                           env={"PATH": "/usr/bin:/bin"})
 
 
+@pytest.mark.slow
 def test_sampler_generates_in_training_sized_batches(short_run):
     sampler = Sampler(short_run[1])
     try:
@@ -76,6 +77,7 @@ def test_checkpoint_with_missing_or_misshapen_variables_is_refused(tmp_path):
     assert "g_w2 missing" in message and "g_b3/moving_variance missing" in message
 
 
+@pytest.mark.slow
 def test_sample_command_writes_a_png_and_an_array(short_run, tmp_path):
     checkpoint = str(short_run[1])
     png = cli("sample", "--checkpoint", checkpoint, "--n", "10", "--out", str(tmp_path / "s.png"))
@@ -86,6 +88,7 @@ def test_sample_command_writes_a_png_and_an_array(short_run, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), sample(10, 3, checkpoint))
 
 
+@pytest.mark.slow
 def test_several_checkpoints_give_labelled_grids_side_by_side(short_run, tmp_path):
     """`make run`'s picture: one grid per --checkpoint, left to right, each the grid one checkpoint alone gives."""
     from PIL import Image
@@ -106,6 +109,7 @@ def test_several_checkpoints_give_labelled_grids_side_by_side(short_run, tmp_pat
         np.testing.assert_array_equal(both[band:, left:left + alone.shape[1]], alone)
 
 
+@pytest.mark.slow
 def test_readmes_picture_of_both_models_is_what_its_command_writes(tmp_path):
     """docs/both_models.png (README's first picture) is `make run`'s picture, as README's command writes it."""
     from PIL import Image
@@ -130,6 +134,7 @@ def test_readmes_picture_of_both_models_is_what_its_command_writes(tmp_path):
     (["sample", "--checkpoint", "a", "--checkpoint", "b", "--out", "d.npy"], "several --checkpoint need a .png --out"),
     (["train", "--resume", "--checkpoint-dir", "no/such/run"], "no run to resume here"),
 ])
+@pytest.mark.slow
 def test_bad_command_lines_get_one_clear_line(args, message, tmp_path):
     result = cli(*args, cwd=tmp_path)
     assert result.returncode == 2
@@ -138,6 +143,7 @@ def test_bad_command_lines_get_one_clear_line(args, message, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_dry_run_trains_and_writes_nothing(tmp_path):
     result = cli("train", "--dry-run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -145,6 +151,7 @@ def test_dry_run_trains_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_export_of_a_prefix_without_a_step_is_one_line(tmp_path):
     write_checkpoint(tmp_path / "model", {"g_w1": [100, 3136]})
     result = cli("export", "--checkpoint", str(tmp_path / "model"), "--out", str(tmp_path / "out"), cwd=tmp_path)
@@ -153,6 +160,7 @@ def test_export_of_a_prefix_without_a_step_is_one_line(tmp_path):
                                     "(NAME-STEP); give a run's folder or a prefix such as model.ckpt-1300"
 
 
+@pytest.mark.slow
 def test_the_installed_command_samples_from_any_folder_and_prints_one_line(tmp_path):
     """`pip install -e .` then `ezgan sample` elsewhere: pretrained/ found through the package, no TF noise."""
     result = subprocess.run([str(EZGAN), "sample", "--n", "16", "--out", "x.png"], cwd=tmp_path,

@@ -30,6 +30,8 @@ import pytest
 from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
 
+pytestmark = pytest.mark.slow   # TensorBoard servers and trainings
+
 # TensorBoard tag -> key of the same loss in the rows that ezgan.train.train returns
 SCALAR_TAGS = {
     "Generator_loss": "g_loss",
@@ -170,6 +172,7 @@ def test_event_accumulator_reads_the_summaries(events):
     assert [event.step for event in events.Images(IMAGE_TAGS[0])] == LOGGED_STEPS
 
 
+@pytest.mark.slow
 def test_server_lists_the_run(server, run):
     _, run_name, _ = run
     assert server.get_json("/data/runs") == [run_name] == ["tb"]

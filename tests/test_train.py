@@ -101,6 +101,7 @@ def test_train_builds_with_networks_given_as_arguments():
     assert calls == [None, True] and len(rows) == 1
 
 
+@pytest.mark.slow
 def test_the_tutorials_train_is_the_engines_literal_run_without_its_hooks():
     """ezgan.train.train and ezgan.runs' literal run train the same: the engine adds durability, not arithmetic."""
     seen = []

@@ -52,10 +52,14 @@ class RunState:
         except ValueError as error:   # not JSON, or not UTF-8
             raise CheckpointError(f"{path}: damaged or incomplete run state "
                                   f"({'empty file' if not path.stat().st_size else error})") from None
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path}: damaged or incomplete run state (not a JSON object)")
         fields = {field.name for field in dataclasses.fields(cls)}
         required = {field.name for field in dataclasses.fields(cls) if field.default is dataclasses.MISSING}
-        if not isinstance(state, dict) or required - set(state) or set(state) - fields:
-            raise CheckpointError(f"{path}: damaged or incomplete run state (not the fields of a run.json)")
+        problems = [f"{what} {', '.join(sorted(names))}" for what, names in
+                    (("missing", required - set(state)), ("unknown", set(state) - fields)) if names]
+        if problems:
+            raise CheckpointError(f"{path}: damaged or incomplete run state ({'; '.join(problems)})")
         return cls(**state)
 
     @classmethod
@@ -66,8 +70,8 @@ class RunState:
                                   f"(start one without --resume)")
         state = cls.read(directory)
         if not state.is_run:
-            raise CheckpointError(f"{pathlib.Path(directory) / RUN_STATE}: an exported model, not a training run: "
-                                  f"it cannot be resumed")
+            # An exported model's copy: no logdir (``exported``), nothing to resume.
+            raise CheckpointError(f"{pathlib.Path(directory) / RUN_STATE}: not a training run's state (missing logdir)")
         return state
 
     @classmethod
