@@ -266,7 +266,8 @@ def run_train(args):
     from ezgan.lab.training import train
     from ezgan.runs.outputs import check_folder
     from ezgan.runs.state import RunState
-    from ezgan.train import format_row, new_logdir
+    from ezgan.runs.training import format_row
+    from ezgan.train import new_logdir
     recipe = train_recipe(args) or TUTORIAL
     pretrain_steps = getattr(args, "pretrain_steps", recipe.pretrain_steps)
     if args.dry_run:
@@ -301,7 +302,8 @@ def run_sample(args):
     from ezgan.lab.checkpoints import checkpoint_label, sample, save_npy
     from ezgan.lab.pictures import save_labelled_grids
     from ezgan.runs.outputs import check_output, save_png
-    from ezgan.sample import MAX_DIGITS, grid_image
+    from ezgan.grids import grid_image
+    from ezgan.sample import MAX_DIGITS
     if args.n > MAX_DIGITS:
         raise EzganError(f"--n {args.n}: at most {MAX_DIGITS:,} digits at once (their pixels alone take "
                          f"{MAX_DIGITS * 28 * 28 * 4 / 1e9:.1f} GB)")

@@ -1,11 +1,9 @@
 """Tutorial steps 4 and 5: the losses, the optimizers and the TensorBoard summaries.
 
 ``build_graph()`` builds the tutorial's whole training graph into a fresh ``tf.Graph``, so
-building it again (re-running a notebook cell) never meets variables left over from the last
-time. Training runs its ops as the tutorial did (``ezgan.train.literal_iteration``): the two
-discriminator trainers ``d_trainer_real`` and ``d_trainer_fake`` in one ``sess.run``, then the
-generator trainer ``g_trainer`` in another. The pieces (``gan_losses``, ``split_variables``,
-``add_summaries``, ``finish_graph``) are public: ``ezgan.lab`` builds its recipes' graphs from them.
+re-running a notebook cell never meets the last build's variables. Its pieces (``inputs``,
+``gan_losses``, ``split_variables``, ``add_summaries``, ``finish_graph``) are public: ``ezgan.lab``
+builds its recipes' graphs from them.
 """
 import dataclasses
 
@@ -81,6 +79,11 @@ class GANGraph:
     init: tf.Operation
 
 
+def inputs(z_dim):
+    """The placeholders the training graph is fed: real images x (batch, 28, 28, 1) and noise z (batch, z_dim)."""
+    return v1.placeholder(tf.float32, [None, 28, 28, 1], name="x"), v1.placeholder(tf.float32, [None, z_dim], name="z")
+
+
 def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_RATE,
                 g_learning_rate=G_LEARNING_RATE, seed=None, generator=generator, discriminator=discriminator):
     """Build the tutorial's training graph in a new ``tf.Graph``; returns a ``GANGraph``.
@@ -95,8 +98,7 @@ def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_R
     with graph.as_default():
         if seed is not None:
             v1.set_random_seed(seed)
-        x = v1.placeholder(tf.float32, [None, 28, 28, 1], name="x")
-        z = v1.placeholder(tf.float32, [None, z_dim], name="z")
+        x, z = inputs(z_dim)
 
         Gz = generator(z, batch_size, z_dim)
         Dx_logits = discriminator(x)
@@ -125,12 +127,8 @@ def build_graph(z_dim=Z_DIM, batch_size=BATCH_SIZE, d_learning_rate=D_LEARNING_R
 
 
 def finish_graph(**parts):
-    """The ``GANGraph`` of the graph being built from ``parts`` (its fields but the four made here).
-
-    What every training graph has besides its networks, losses and trainers: D's mean beliefs that
-    real and generated images are real (the log line's D(x) and D(G(z))), the step counter and the
-    initializer of every variable.
-    """
+    """The ``GANGraph`` of ``parts`` (its fields but four), with what every training graph has besides: D's mean
+    beliefs that real and generated images are real (the log line's D(x), D(G(z))), the step counter, the init."""
     global_step = v1.train.get_or_create_global_step()
     return GANGraph(**parts, mean_D_x=tf.reduce_mean(tf.sigmoid(parts["Dx_logits"])),
                     mean_D_G_z=tf.reduce_mean(tf.sigmoid(parts["Dg_logits"])), global_step=global_step,

@@ -1,20 +1,15 @@
-"""Tutorial step 1: MNIST, read from the four IDX files the way TF1's ``input_data`` did.
+"""Tutorial step 1: MNIST, read the way TF1's ``input_data`` did (the files themselves: ``ezgan.mnist_files``).
 
 ``read_data_sets("MNIST_data/")`` returns ``train`` (55,000), ``validation`` (the first 5,000
 training images, as TF1 split them) and ``test`` (10,000). ``next_batch(n)`` hands out
-``(images, labels)`` with images float32 in [0, 1] shaped (n, 784), reshuffled every epoch.
-Unlike TF1 the shuffle is a pure function of (seed, epoch), so a resumed training run can
-``seek`` to where it stopped and see the same batches it would have seen.
-
-The files themselves (download, sizes, checksums) are ``ezgan.mnist_files``'s: a file that is
-missing, damaged or not the one expected raises ``MnistError``, one line naming it.
+``(images, labels)``, images float32 in [0, 1] shaped (n, 784), reshuffled every epoch as a pure
+function of (seed, epoch): a resumed run can ``seek`` to where it stopped and see the same batches.
 """
 import collections
-import struct
 
 import numpy as np
 
-from ezgan.mnist_files import idx_bytes
+from ezgan.mnist_files import load_idx
 from ezgan.paths import REPO, mnist_dir
 
 DEFAULT_DIR = REPO / "MNIST_data"   # read_data_sets() reads here (``ezgan.paths``)
@@ -67,19 +62,6 @@ class DataSet:
             index = np.concatenate([index, self.epoch_order(epoch + 1)[:end - self.num_examples]])
         self.examples_consumed += batch_size
         return self.images[index], self.labels[index]
-
-
-def load_idx(directory, name, download=True):
-    """The array in ``directory/name.gz``: uint8 images (n, 28, 28) or uint8 labels (n,).
-
-    A missing file is downloaded if ``download``; a file that is missing or not the expected
-    MNIST file raises ``MnistError``.
-    """
-    data = idx_bytes(directory, name, download)
-    if "images" in name:
-        count, rows, cols = struct.unpack(">III", data[4:16])
-        return np.frombuffer(data, np.uint8, offset=16).reshape(count, rows, cols)
-    return np.frombuffer(data, np.uint8, offset=8)
 
 
 def read_data_sets(train_dir=None, validation_size=5000, seed=None, one_hot=False, download=True):

@@ -13,6 +13,8 @@ import sys
 import urllib.request
 import zlib
 
+import numpy as np
+
 from ezgan.errors import MnistError
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
@@ -97,3 +99,16 @@ def idx_bytes(directory, name, download_missing=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         download(path, name)
     return read_verified(path, name)
+
+
+def load_idx(directory, name, download=True):
+    """The array in ``directory/name.gz``: uint8 images (n, 28, 28) or uint8 labels (n,).
+
+    A missing file is downloaded if ``download``; a file that is missing or not the expected
+    MNIST file raises ``MnistError``.
+    """
+    data = idx_bytes(directory, name, download)
+    if "images" in name:
+        count, rows, cols = struct.unpack(">III", data[4:16])
+        return np.frombuffer(data, np.uint8, offset=16).reshape(count, rows, cols)
+    return np.frombuffer(data, np.uint8, offset=8)

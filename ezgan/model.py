@@ -1,8 +1,7 @@
 """Tutorial steps 2 and 3: the discriminator and the generator, in TF1 style.
 
-Variable names and shapes are exactly the original checkpoint's (d_w1 ... g_b4, g_b{1,2,3}/beta,
-g_b{1,2,3}/moving_mean, g_b{1,2,3}/moving_variance), so a checkpoint in that layout restores.
-Call these inside a graph (``tf.compat.v1.disable_eager_execution()`` or ``with graph.as_default()``).
+Variable names and shapes are the original checkpoint's (d_w1 ... g_b4, g_b{1,2,3}/beta, g_b{1,2,3}/moving_mean,
+g_b{1,2,3}/moving_variance), so a checkpoint in that layout restores. Call these inside a graph.
 """
 import tensorflow as tf
 

@@ -18,6 +18,7 @@ import tempfile
 
 from ezgan.paths import REPO
 from ezgan.tfsetup import tensorflow
+from ezgan.train import Hook
 
 NOTEBOOKS_DIR = REPO / "notebooks"
 FIGURES_DIR = NOTEBOOKS_DIR / "figures"
@@ -172,10 +173,10 @@ def show_source(*objects):
 
 
 def show_grid(images, columns=None, title=None, ax=None, figsize=None):
-    """Digits (n, 28, 28) in [0, 1] as one picture, dark strokes on white (``ezgan.sample.grid``)."""
+    """Digits (n, 28, 28) in [0, 1] as one picture, dark strokes on white (``ezgan.grids.grid``)."""
     import matplotlib.pyplot as plt
 
-    from ezgan.sample import grid
+    from ezgan.grids import grid
 
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize or (6, 6))
@@ -192,3 +193,14 @@ def sigmoid(logits):
 
     logits = np.asarray(logits, np.float64)
     return np.exp(-np.logaddexp(0, -logits))
+
+
+class IterationCallback(Hook):
+    """Calls ``function(sess, iteration)`` every ``interval`` iterations (notebook 6 draws a digit this way)."""
+
+    def __init__(self, interval, function):
+        self.interval, self.function = interval, function
+
+    def after_iteration(self, sess, step, iteration, real, noise, row):
+        if iteration % self.interval == 0:
+            self.function(sess, iteration)

@@ -1,12 +1,10 @@
-"""Tutorial step 7: digits from a trained generator.
+"""Tutorial step 7: digits from a trained generator (``Sampler`` takes any generator: ``ezgan.lab.open_sampler``).
 
 ``sample(n, seed)`` restores the generator from a checkpoint (``pretrained/`` by default) and
-returns n digits as an (n, 28, 28) float array in [0, 1]. The generator's batch norm always
-normalises with the statistics of the batch in hand (see ``ezgan.model.batch_norm``), so digits
-are always generated in whole batches of the training batch size, as they were in training: for
-n digits, ``seed`` draws noise for n rounded up to whole batches and the extra digits are dropped.
-A digit therefore does not depend on how many were asked for. ``Sampler`` takes any generator
-function: ``ezgan.lab`` samples its recipes' checkpoints through it (``ezgan.lab.open_sampler``).
+returns n digits (n, 28, 28) in [0, 1]. Batch norm normalises with the batch in hand
+(``ezgan.model.batch_norm``), so digits are generated in whole training-sized batches: ``seed``
+draws noise for n rounded up to whole batches, the extra digits are dropped, and a digit does not
+depend on how many were asked for.
 """
 import math
 import os
@@ -114,30 +112,3 @@ def sample(n=64, seed=None, checkpoint=None):
         return sampler.sample(n, seed)
     finally:
         sampler.close()
-
-
-def grid(images, columns=None, pad=2):
-    """Tile (n, 28, 28) images into one array, white lines between them."""
-    images = np.asarray(images)
-    n = len(images)
-    columns = columns or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / columns)
-    size = 28 + pad
-    canvas = np.ones((rows * size + pad, columns * size + pad), np.float32)
-    for k, image in enumerate(images):
-        r, c = divmod(k, columns)
-        canvas[pad + r * size: pad + r * size + 28, pad + c * size: pad + c * size + 28] = 1 - image
-    return canvas
-
-
-def grid_image(images, columns=None, scale=3):
-    """A grid of digits as a PIL image: dark strokes on white, each pixel scaled up ``scale`` times."""
-    from PIL import Image
-
-    pixels = (np.clip(grid(images, columns), 0, 1) * 255).astype(np.uint8)
-    return Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.NEAREST)
-
-
-def save_grid(images, path, columns=None, scale=3):
-    """Write a grid of digits as a PNG: dark strokes on white, each pixel scaled up ``scale`` times."""
-    grid_image(images, columns, scale).save(path, format="PNG")

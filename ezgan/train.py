@@ -1,13 +1,9 @@
 """Tutorial step 6: training. The discriminator is pre-trained alone, then D and G take turns.
 
-``train_loop`` is the tutorial's loop, whole: pre-training, the main loop, the summaries. Every
-input of step ``s`` (the real batch and its three noise batches) is a pure function of (seed, s),
-so a run stopped after a checkpoint can continue exactly as it would have gone on.
-
-``train()`` runs that loop in a new session, the way the notebooks do. Everything else attaches
-from outside without living in the loop: ``ezgan.runs`` makes a run durable (checkpoints,
-resume, the run folder's lock, the NaN guard, fixed-noise grids, a progress bar) through
-``Hook``s and trains faster with its own ``steps``; ``ezgan.lab`` brings recipes beyond the tutorial.
+``train_loop`` is the tutorial's loop, whole; ``train()`` runs it in a new session. Every input of
+step ``s`` (the real batch, three noise batches) is a pure function of (seed, s), so a stopped run
+can continue exactly. Durability (checkpoints, resume, the NaN guard, progress) attaches from
+``ezgan.runs`` as ``Hook``s, a faster step as ``steps``; recipes beyond the tutorial are ``ezgan.lab``'s.
 """
 import collections
 import dataclasses
@@ -66,23 +62,13 @@ def summarize(sess, gan, writer, feed, iteration):
                 D_x=float(d_x), D_G_z=float(d_g_z))
 
 
-def format_row(row, iterations):
-    return (f"[{row['iteration']:>6}/{iterations}] loss_D_real {row['d_loss_real']:.4f} "
-            f"loss_D_fake {row['d_loss_fake']:.4f} loss_G {row['g_loss']:.4f} "
-            f"D(x) {row['D_x']:.4f} D(G(z)) {row['D_G_z']:.4f}")
-
-
 def new_logdir(root="tensorboard"):
     """The tutorial's TensorBoard layout: one folder per run, named by its start time."""
     return str(pathlib.Path(root) / time.strftime("%Y%m%d-%H%M%S"))
 
 
 class TutorialSteps:
-    """What the loop runs on the tutorial's graph: ``pretrain_step``, ``literal_iteration``, ``log_summary``.
-
-    ``ezgan.runs.fast`` has the same methods with a faster iteration, and ``ezgan.lab`` with its
-    recipes' own.
-    """
+    """What the loop runs on the tutorial's graph (``ezgan.runs.fast`` and ``ezgan.lab`` have their own)."""
 
     def __init__(self, gan):
         self.gan = gan
@@ -102,7 +88,7 @@ class TutorialSteps:
 
 
 class Hook:
-    """Called by the loop after each step; a subclass overrides what it needs (``IterationCallback``: a simple one)."""
+    """Called by the loop after each step; a subclass overrides what it needs (``ezgan.notebook.IterationCallback``)."""
 
     def after_pretrain_step(self, sess, step, losses):
         """``step`` steps are done; ``losses`` is (d_loss_real, d_loss_fake) of the last one."""
@@ -118,16 +104,10 @@ class Schedule:
     iterations: int = hparams.ITERATIONS
     summary_every: int = hparams.SUMMARY_EVERY
 
-    @property
-    def steps(self):
-        return self.pretrain_steps + self.iterations
-
 
 def train_loop(sess, gan, data, schedule, writer=None, hooks=(), steps=None, step=0):
-    """Train from step ``step`` to the end of ``schedule``; returns the rows logged (one per summary).
-
-    ``steps``: what runs each step (default ``TutorialSteps``); ``hooks``: ``Hook``s called after each.
-    """
+    """Train from ``step`` to the end of ``schedule`` with ``steps`` (default ``TutorialSteps``), calling ``hooks``
+    after each step; returns the rows logged (one per summary)."""
     steps = steps or TutorialSteps(gan)
     history = []
     while step < schedule.pretrain_steps:                  # 1. The discriminator alone, on real and fake.
@@ -136,7 +116,7 @@ def train_loop(sess, gan, data, schedule, writer=None, hooks=(), steps=None, ste
         step += 1
         for hook in hooks:
             hook.after_pretrain_step(sess, step, losses)
-    while step < schedule.steps:                           # 2. D and G take turns.
+    while step < schedule.pretrain_steps + schedule.iterations:   # 2. D and G take turns.
         iteration = step - schedule.pretrain_steps
         noise = step_noise(schedule.seed, step, gan.batch_size, gan.z_dim)
         real = real_batch(data, gan.batch_size)
@@ -151,24 +131,10 @@ def train_loop(sess, gan, data, schedule, writer=None, hooks=(), steps=None, ste
     return history
 
 
-class IterationCallback(Hook):
-    """Calls ``function(sess, iteration)`` every ``interval`` iterations (notebook 6 draws a digit this way)."""
-
-    def __init__(self, interval, function):
-        self.interval, self.function = interval, function
-
-    def after_iteration(self, sess, step, iteration, real, noise, row):
-        if iteration % self.interval == 0:
-            self.function(sess, iteration)
-
-
 def train(iterations=hparams.ITERATIONS, pretrain_steps=hparams.PRETRAIN_STEPS, seed=0, logdir=None, hooks=(),
           gan=None):
-    """Build the tutorial's graph (or take ``gan``), train it in a new session; returns the rows logged.
-
-    ``logdir``: a TensorBoard folder (None: none). For checkpoints and resume, ``ezgan train``
-    (``ezgan.runs.train``).
-    """
+    """Build the tutorial's graph (or take ``gan``), train it in a new session, TensorBoard in ``logdir`` (None:
+    none); returns the rows logged. Checkpoints and resume: ``ezgan train`` (``ezgan.runs.training.train``)."""
     gan = gan or build_graph(seed=seed)
     data = read_data_sets(seed=seed).train
     with v1.Session(graph=gan.graph, config=session_config()) as sess:

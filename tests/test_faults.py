@@ -29,7 +29,7 @@ from ezgan.paths import REPO
 from ezgan.lab.checkpoints import open_sampler
 from ezgan.sample import Sampler
 from ezgan.runs.training import train
-from ezgan.train import IterationCallback
+from ezgan.notebook import IterationCallback
 
 v1 = tf.compat.v1
 

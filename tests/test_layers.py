@@ -92,3 +92,9 @@ def test_the_check_fails_on_an_upward_import(tmp_path):
     known = modules()
     assert imports_of(source, known) == {"ezgan.lab.recipes"}
     assert layer("ezgan.lab.recipes") > layer("ezgan.train")
+
+
+def test_the_tutorials_five_modules_read_in_one_sitting():
+    lines = sum(len((REPO / "ezgan" / f"{name}.py").read_text().splitlines())
+                for name in ("mnist", "model", "graph", "train", "sample"))
+    assert lines <= 600

@@ -25,8 +25,8 @@ from hypothesis import given, settings, strategies as st
 
 import ezgan.mnist_files
 from ezgan.errors import MnistError
-from ezgan.mnist import DEFAULT_DIR, load_idx
-from ezgan.mnist_files import FILES, IMAGES_MAGIC, LABELS_MAGIC
+from ezgan.mnist import DEFAULT_DIR
+from ezgan.mnist_files import FILES, IMAGES_MAGIC, LABELS_MAGIC, load_idx
 from ezgan.paths import REPO
 
 

@@ -11,7 +11,8 @@ from ezgan.errors import CheckpointError
 from ezgan.paths import REPO
 from ezgan.lab.checkpoints import checkpoint_label
 from ezgan.lab.checkpoints import sample as checked_sample
-from ezgan.sample import grid_image, sample, Sampler
+from ezgan.grids import grid_image
+from ezgan.sample import Sampler, sample
 
 v1 = tf.compat.v1
 EZGAN = pathlib.Path(sys.executable).parent / "ezgan"   # the console script `pip install -e .` made

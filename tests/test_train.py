@@ -10,7 +10,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from ezgan.graph import build_graph
 from ezgan.sample import sample
 from ezgan.runs.training import train
-from ezgan.train import IterationCallback, step_noise, train_loop
+from ezgan.notebook import IterationCallback
+from ezgan.train import step_noise, train_loop
 from ezgan.train import train as tutorial_train
 
 v1 = tf.compat.v1

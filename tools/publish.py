@@ -44,7 +44,7 @@ from ezgan.runs.checkpoints import GRIDS, checkpoint_step, resolve_checkpoint  #
 from ezgan.runs.outputs import save_png, write_json  # noqa: E402
 from ezgan.runs.state import MILESTONES, RUN_STATE, RunState  # noqa: E402
 from ezgan.runs.training import fixed_noise  # noqa: E402
-from ezgan.sample import grid_image  # noqa: E402
+from ezgan.grids import grid_image  # noqa: E402
 from tools import animation, events, model_card  # noqa: E402
 
 DEFAULT_RUN = model_card.TUTORIAL_MODEL.run   # `make train`'s run (the Makefile's RUN_DIR)

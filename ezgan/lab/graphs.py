@@ -12,7 +12,8 @@ import dataclasses
 import tensorflow as tf
 
 from ezgan import hparams
-from ezgan.graph import GANGraph, add_summaries, build_graph, finish_graph, mean_cross_entropy, split_variables
+from ezgan.graph import (GANGraph, add_summaries, build_graph, finish_graph, inputs, mean_cross_entropy,
+                         split_variables)
 from ezgan.lab.guided import GuidedOps, add_guided_ops
 from ezgan.lab.networks import (DCGAN_WIDTHS, DISCRIMINATORS, GENERATORS, conditional_generator, cycling_labels,
                                 leaky_discriminator, leaky_relu, projection_discriminator, stddev_discriminator)
@@ -87,8 +88,7 @@ def build_recipe_graph(recipe=TUTORIAL, seed=None, z_dim=hparams.Z_DIM, batch_si
     with graph.as_default():
         if seed is not None:
             v1.set_random_seed(seed)
-        x = v1.placeholder(tf.float32, [None, 28, 28, 1], name="x")
-        z = v1.placeholder(tf.float32, [None, z_dim], name="z")
+        x, z = inputs(z_dim)
         labels = fake_labels = None
         if recipe.conditional:
             labels = v1.placeholder(tf.int32, [None], name="labels")

@@ -1,7 +1,7 @@
 """Pictures that compare models: grids of digits side by side, each under its label (``ezgan sample``
 with several ``--checkpoint``, the training animations' frames)."""
 from ezgan.runs.outputs import save_png
-from ezgan.sample import grid_image
+from ezgan.grids import grid_image
 
 
 def label_font(size):

@@ -31,12 +31,19 @@ from ezgan.runs.fast import FastSteps
 from ezgan.runs.folder import check_finite, check_finite_weights, open_run_folder
 from ezgan.runs.state import RunState
 from ezgan.runs.outputs import save_png, signals_held
-from ezgan.sample import generate, grid_image
+from ezgan.grids import grid_image
+from ezgan.sample import generate
 from ezgan.tfsetup import session_config
-from ezgan.train import Hook, Schedule, TutorialSteps, format_row, train_loop
+from ezgan.train import Hook, Schedule, TutorialSteps, train_loop
 
 v1 = tf.compat.v1
 FIXED_NOISE_COUNT = 100   # the fixed-noise grid saved at every checkpoint (10 x 10)
+
+
+def format_row(row, iterations):
+    return (f"[{row['iteration']:>6}/{iterations}] loss_D_real {row['d_loss_real']:.4f} "
+            f"loss_D_fake {row['d_loss_fake']:.4f} loss_G {row['g_loss']:.4f} "
+            f"D(x) {row['D_x']:.4f} D(G(z)) {row['D_G_z']:.4f}")
 
 
 def fixed_noise(seed, z_dim):
