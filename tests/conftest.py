@@ -1,4 +1,8 @@
 """Shared fixtures. Every graph here is built into its own tf.Graph, in graph (TF1) mode."""
+import contextlib
+import io
+import subprocess
+
 import pytest
 
 from ezgan.tfsetup import tensorflow
@@ -34,3 +38,18 @@ def short_run(tmp_path_factory):
     history = train(iterations=20, pretrain_steps=3, seed=1, logdir=str(root / "tb"),
                     checkpoint_dir=str(root / "ckpt"), checkpoint_every=10, summary_every=5, progress=False)
     return root / "tb", root / "ckpt", history
+
+
+def run_ezgan(*args, cwd="."):
+    """``ezgan ARGS`` run in this process (``ezgan.cli.main``, no new Python and TensorFlow to start), in ``cwd``:
+    its exit status, stdout and stderr, as ``subprocess.run`` reports a command's."""
+    from ezgan import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            cli.main([str(arg) for arg in args])
+            status = 0
+        except SystemExit as exit:
+            status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())

@@ -5,8 +5,6 @@ The measures themselves, on plain arrays, are tested in test_metrics.py.
 import csv
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,6 +20,7 @@ from ezgan.model import generator
 from ezgan.paths import REPO
 from ezgan.sample import sample
 from ezgan.runs.training import train
+from tests.conftest import run_ezgan
 
 v1 = tf.compat.v1
 CLASSIFIER = REPO / "pretrained" / "classifier"
@@ -65,9 +64,7 @@ def one_line(error):
 
 
 def cli(*args, cwd):
-    """``python -m ezgan ARGS`` in its own process, from ``cwd``."""
-    return subprocess.run([sys.executable, "-m", "ezgan", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
+    return run_ezgan(*args, cwd=cwd)
 
 
 def assert_user_error(result, command, *named):

@@ -6,8 +6,6 @@ the EMA formula, Adam's beta1 powers), not read from the code under test.
 import dataclasses
 import json
 import math
-import subprocess
-import sys
 import types
 
 import numpy as np
@@ -28,6 +26,7 @@ from ezgan.model import discriminator
 from ezgan.runs.checkpoints import MILESTONE_TIMES, RunCheckpoints, resolve_checkpoint
 from ezgan.runs.state import RunState
 from ezgan.train import StepNoise
+from tests.conftest import run_ezgan
 
 v1 = tf.compat.v1
 
@@ -458,7 +457,7 @@ def test_a_guided_runs_totals_match_every_update_when_every_iteration_is_logged(
 
 
 def cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "ezgan", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+    return run_ezgan(*args, cwd=cwd)
 
 
 @pytest.mark.slow

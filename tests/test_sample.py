@@ -13,14 +13,14 @@ from ezgan.lab.checkpoints import checkpoint_label
 from ezgan.lab.checkpoints import sample as checked_sample
 from ezgan.grids import grid_image
 from ezgan.sample import Sampler, sample
+from tests.conftest import run_ezgan
 
 v1 = tf.compat.v1
 EZGAN = pathlib.Path(sys.executable).parent / "ezgan"   # the console script `pip install -e .` made
 
 
 def cli(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "ezgan", *args], cwd=cwd, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin"})
+    return run_ezgan(*args, cwd=cwd)
 
 
 @pytest.mark.slow
