@@ -40,7 +40,8 @@ tf = tensorflow()
 
 import numpy as np  # noqa: E402
 
-from ezgan.runs.checkpoints import milestone_checkpoints, MILESTONE_TIMES  # noqa: E402
+from ezgan.runs.checkpoints import MILESTONE_TIMES, milestone_checkpoints  # noqa: E402
+from ezgan.runs.outputs import write_json  # noqa: E402
 from ezgan.runs.state import MILESTONES, RUN_STATE, RunState  # noqa: E402
 from ezgan.errors import CheckpointError, EzganError  # noqa: E402
 from ezgan.lab.metrics import METRICS  # noqa: E402
@@ -191,7 +192,7 @@ def run_scores(run, evaluator, n, seed, echo=print):
             continue
         if str(step) not in cache["scores"]:
             cache["scores"][str(step)] = evaluator.evaluate(sample(n, seed, prefix))
-            cache_file.write_text(json.dumps(cache, indent=1))
+            write_json(cache_file, cache)
             echo(f"scored {run.name} at iteration {iteration:,}")
         lines.append(dict(row=run.row, seed=run.seed, iteration=iteration, step=step,
                           wall_seconds=times.get(str(step)), **cache["scores"][str(step)]))

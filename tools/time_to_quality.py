@@ -31,6 +31,7 @@ tensorflow()   # quietly, before ezgan.lab.recipes imports it
 
 from ezgan.paths import REPO  # noqa: E402
 from ezgan.lab.recipes import TUTORIAL, recipe_name, run_recipe  # noqa: E402
+from ezgan.runs.outputs import write_json  # noqa: E402
 from ezgan.runs.state import RunState  # noqa: E402
 
 MODELS = ("pretrained", "pretrained/improved")
@@ -112,8 +113,7 @@ def main(argv=None):
                   machine=f"{platform.machine()}, {os.cpu_count()} cores", score=args.score,
                   iterations=args.iterations, models=models)
     out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_json(out, result)
     print(table(result))
     print(f"wrote {out}")
     return 0
