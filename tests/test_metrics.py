@@ -6,8 +6,9 @@ import sys
 import numpy as np
 import pytest
 
+from ezgan.lab.evaluate import Evaluator
 from ezgan.lab.metrics import (CONFIDENT, METRICS, SPLITS, check_images, classifier_score, feature_statistics,
-                               frechet_distance, label_statistics, metrics_row, quality_targets)
+                               frechet_distance, label_agreement, label_statistics, metrics_row, quality_targets)
 from ezgan.paths import REPO
 
 
@@ -114,6 +115,32 @@ def test_label_statistics_kl_is_zero_for_uniform_shares_and_log_10_for_one_digit
     assert digit_kl == pytest.approx(np.log(10))
     assert confident_share == 0        # p(y|x) about 0.1 < CONFIDENT
     assert CONFIDENT == 0.9
+
+
+def test_label_agreement_is_the_share_named_as_asked_overall_and_per_digit():
+    """A stub classifier's known answers: 7 asked three times and named twice, 1 asked once and named, 3 never asked."""
+    named = [7, 7, 2, 1]
+    log_probabilities = log(np.eye(10)[named] * 0.91 + 0.01)
+    overall, per_digit = label_agreement(log_probabilities, asked=[7, 7, 7, 1])
+    assert overall == 0.75
+    assert per_digit[7] == pytest.approx(2 / 3) and per_digit[1] == 1 and np.isnan(per_digit[3])
+
+
+def test_the_evaluator_adds_label_agreement_when_told_the_digits_asked_for():
+    class StubClassifier:
+        def predict(self, images):
+            digits = np.arange(len(images)) % 10
+            digits[0] = 5   # the first image, asked for a 0, is named 5
+            return np.log(np.eye(10)[digits] * 0.91 + 0.01), np.eye(10)[digits]
+
+    evaluator = Evaluator.__new__(Evaluator)
+    evaluator.classifier = StubClassifier()
+    evaluator.test_statistics = feature_statistics(np.eye(10)[np.arange(100) % 10])
+    images = np.zeros((20, 28, 28), np.float32)
+    assert "label_agreement" not in evaluator.evaluate(images)
+    row = evaluator.evaluate(images, asked=np.arange(20) % 10)
+    assert row["label_agreement"] == 19 / 20
+    assert row["label_agreement_per_digit"] == [0.5] + [1.0] * 9
 
 
 def test_metrics_row_holds_every_measure():

@@ -21,7 +21,8 @@ from ezgan import hparams
 from ezgan.errors import CheckpointError, EzganError
 from ezgan.graph import build_graph
 from ezgan.lab.checkpoints import sample
-from ezgan.lab.metrics import CONFIDENT, METRICS, SPLITS, check_images, feature_statistics, metrics_row
+from ezgan.lab.metrics import (CONFIDENT, METRICS, SPLITS, check_images, feature_statistics, label_agreement,
+                               metrics_row)
 from ezgan.mnist import read_data_sets
 from ezgan.paths import pretrained_dir
 from ezgan.runs.checkpoints import milestone_checkpoints, resolve_checkpoint, restored_session
@@ -205,9 +206,17 @@ class Evaluator:
         """``ezgan.lab.metrics.metrics_row`` against the real test set."""
         return metrics_row(log_probabilities, features, self.test_statistics)
 
-    def evaluate(self, images):
-        """The metrics of images (n, 28, 28) in [0, 1], n >= SPLITS: a dict (see METRICS, plus n, digit_shares)."""
-        return self.metrics(*self.classifier.predict(images))
+    def evaluate(self, images, asked=None):
+        """The metrics of images (n, 28, 28) in [0, 1], n >= SPLITS: a dict (see METRICS, plus n, digit_shares).
+
+        ``asked``: the digit a conditional generator was asked for in each image; adds ``label_agreement``
+        and ``label_agreement_per_digit`` (``ezgan.lab.metrics.label_agreement``).
+        """
+        log_probabilities, features = self.classifier.predict(images)
+        row = self.metrics(log_probabilities, features)
+        if asked is not None:
+            row["label_agreement"], row["label_agreement_per_digit"] = label_agreement(log_probabilities, asked)
+        return row
 
     def reference_rows(self, n, seed):
         """What the metrics mean: {name: row} for the real test set, n real training images, the untrained generator.

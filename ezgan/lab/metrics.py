@@ -105,6 +105,16 @@ def label_statistics(log_probabilities):
     return shares, digit_kl, confident_share
 
 
+def label_agreement(log_probabilities, asked):
+    """How often the classifier names the digit a conditional generator was asked for: (share of all images,
+    [share among the images asked for d, for d in 0..9] (NaN for a digit never asked for))."""
+    predicted = np.asarray(log_probabilities).argmax(axis=1)
+    asked = np.asarray(asked)
+    per_digit = [float(np.mean(predicted[asked == digit] == digit)) if np.any(asked == digit) else float("nan")
+                 for digit in range(10)]
+    return float(np.mean(predicted == asked)), per_digit
+
+
 def metrics_row(log_probabilities, features, reference_statistics):
     """Every measure of one set of images: a dict of METRICS plus n and digit_shares (a list of 10).
 
