@@ -186,6 +186,17 @@ def add_sample(commands):
     p.add_argument("--n", type=positive_int, default=64, help="how many digits (at most a million)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the noise")
     p.add_argument("--out", default="samples.png", help="output: .png for a picture, .npy for the array")
+    p.add_argument("--digit", type=digit_choice, default=None, metavar="{0..9,all}",
+                   help="a conditional model's digit to draw; all (its default): each in turn, image i a digit i %% 10, "
+                        "a PNG one column per digit")
+
+
+def digit_choice(text):
+    if text == "all":
+        return text
+    if text.isdigit() and int(text) <= 9:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"must be a digit 0-9 or all, got {text}")
 
 
 def add_export(commands):
@@ -299,7 +310,7 @@ def run_train(args):
 
 
 def run_sample(args):
-    from ezgan.lab.checkpoints import checkpoint_label, sample, save_npy
+    from ezgan.lab.checkpoints import checkpoint_label, is_conditional, sample, save_npy
     from ezgan.lab.pictures import save_labelled_grids
     from ezgan.runs.outputs import check_output, save_png
     from ezgan.grids import grid_image
@@ -313,6 +324,8 @@ def run_sample(args):
     checkpoints = args.checkpoint or [None]
     if len(checkpoints) > 1 and out.suffix != ".png":
         raise EzganError(f"{out}: several --checkpoint need a .png --out (grids side by side)")
+    if len(checkpoints) > 1 and args.digit is not None:
+        raise EzganError("--digit goes with one --checkpoint")
     check_output(out, "--out")   # before the checkpoint is loaded
     if len(checkpoints) > 1:
         save_labelled_grids([(checkpoint_label(checkpoint), sample(args.n, args.seed, checkpoint))
@@ -320,9 +333,10 @@ def run_sample(args):
         print(f"wrote {len(checkpoints)} grids of {counted(args.n, 'digit')} to {out}")
         return
     if out.suffix == ".npy":   # streamed: memory holds a chunk, not the array
-        save_npy(args.n, args.seed, checkpoints[0], out, progress=args.n >= PROGRESS_DIGITS)
+        save_npy(args.n, args.seed, checkpoints[0], out, progress=args.n >= PROGRESS_DIGITS, digit=args.digit)
     else:
-        save_png(grid_image(sample(args.n, args.seed, checkpoints[0])), out)
+        columns = 10 if args.digit in (None, "all") and is_conditional(checkpoints[0]) else None   # a column a digit
+        save_png(grid_image(sample(args.n, args.seed, checkpoints[0], digit=args.digit), columns), out)
     print(f"wrote {counted(args.n, 'digit')} to {out}")
 
 

@@ -526,3 +526,33 @@ def test_a_conditional_run_trains_on_the_real_batches_digits():
     rows = train(recipe, iterations=2, pretrain_steps=0, seed=0, logdir=None, checkpoint_dir=None, summary_every=1,
                  progress=False)
     assert [row["iteration"] for row in rows] == [0, 1] and all(np.isfinite(row["d_loss_real"]) for row in rows)
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("conditional") / "run"
+    train(RECIPES["conditional"], iterations=2, pretrain_steps=0, seed=0, logdir=None, checkpoint_dir=str(run),
+          checkpoint_every=1, progress=False)
+    return run
+
+
+def test_sample_asks_a_conditional_model_for_a_digit_and_an_unconditional_one_refuses(conditional_run, tmp_path):
+    from PIL import Image
+
+    sevens = cli("sample", "--checkpoint", conditional_run, "--digit", "7", "--n", "12", "--seed", "123",
+                 "--out", tmp_path / "sevens.npy", cwd=tmp_path)
+    assert (sevens.returncode, sevens.stdout) == (0, f"wrote 12 digits to {tmp_path / 'sevens.npy'}\n"), sevens.stderr
+    asked_for_seven = np.load(tmp_path / "sevens.npy")
+    np.testing.assert_array_equal(asked_for_seven, sample(12, 123, conditional_run, digit=7))
+    assert asked_for_seven.shape == (12, 28, 28)
+    assert np.abs(asked_for_seven - sample(12, 123, conditional_run, digit=3)).max() > 1e-3   # the digit matters
+    # The default is every digit in turn, and a PNG of them is a table with one column per digit.
+    np.testing.assert_array_equal(sample(20, 1, conditional_run), sample(20, 1, conditional_run, digit="all"))
+    table = cli("sample", "--checkpoint", conditional_run, "--n", "20", "--out", tmp_path / "all.png", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert Image.open(tmp_path / "all.png").width == (10 * 30 + 2) * 3
+    refused = cli("sample", "--digit", "7", "--out", tmp_path / "x.png", cwd=tmp_path)   # pretrained/: the tutorial's
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "--digit needs a conditional model" in refused.stderr and not (tmp_path / "x.png").exists()
+    wrong = cli("sample", "--checkpoint", conditional_run, "--digit", "10", "--out", tmp_path / "y.png", cwd=tmp_path)
+    assert wrong.returncode == 2 and "must be a digit 0-9 or all, got 10" in wrong.stderr

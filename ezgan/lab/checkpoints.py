@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from ezgan.errors import WriteError
+from ezgan.errors import EzganError, WriteError
 from ezgan.lab.graphs import build_recipe_graph, recipe_generator
 from ezgan.lab.recipes import checkpoint_recipe, recipe_name
 from ezgan.paths import EXPORTED, is_bundled, pretrained_dir
@@ -27,10 +27,23 @@ v1 = tf.compat.v1
 CHUNK_BATCHES = 20   # batches generated at a time when streaming digits to a file (1,000 digits)
 
 
-def open_sampler(checkpoint=None):
-    """A ``Sampler`` of the generator ``checkpoint`` (default ``pretrained/``) was trained with, checked first."""
+def open_sampler(checkpoint=None, digit=None):
+    """A ``Sampler`` of the generator ``checkpoint`` (default ``pretrained/``) was trained with, checked first.
+
+    ``digit`` (0-9), for a conditional model only: the digit every image is asked for; None or "all":
+    each digit in turn, image i a digit i % 10.
+    """
     prefix = resolve_checkpoint(pretrained_dir() if checkpoint is None else checkpoint)
-    return Sampler(prefix, recipe_generator(checkpoint_recipe(prefix)), restore=restored_session)
+    recipe = checkpoint_recipe(prefix)
+    if digit is not None and not recipe.conditional:
+        raise EzganError(f"{checkpoint or 'pretrained'}: --digit needs a conditional model (ezgan train --recipe "
+                         f"conditional); this one is not told which digit to draw")
+    return Sampler(prefix, recipe_generator(recipe, None if digit == "all" else digit), restore=restored_session)
+
+
+def is_conditional(checkpoint=None):
+    """Whether ``checkpoint``'s model draws the digit it is asked for (its recipe is conditional)."""
+    return checkpoint_recipe(resolve_checkpoint(pretrained_dir() if checkpoint is None else checkpoint)).conditional
 
 
 def noise_chunks(n, seed, rows, z_dim=Z_DIM, batch_size=BATCH_SIZE):
@@ -59,18 +72,19 @@ def sample_into(sampler, images, seed=None, progress=False):
     return images
 
 
-def sample(n=64, seed=None, checkpoint=None, progress=False):
-    """``ezgan.sample.sample`` for a checkpoint of any recipe; ``progress``: a progress bar."""
-    sampler = open_sampler(checkpoint)
+def sample(n=64, seed=None, checkpoint=None, progress=False, digit=None):
+    """``ezgan.sample.sample`` for a checkpoint of any recipe (``digit``: ``open_sampler``'s); ``progress``: a bar."""
+    sampler = open_sampler(checkpoint, digit)
     try:
         return sample_into(sampler, np.empty((n, 28, 28), np.float32), seed, progress)
     finally:
         sampler.close()
 
 
-def save_npy(n, seed, checkpoint, path, progress=False):
-    """``sample(n, seed, checkpoint)`` written to ``path`` as a .npy file, streamed: memory holds one chunk."""
-    sampler = open_sampler(checkpoint)   # restored before the file is opened: a bad checkpoint leaves no file
+def save_npy(n, seed, checkpoint, path, progress=False, digit=None):
+    """``sample(n, seed, checkpoint, digit=digit)`` written to ``path`` as a .npy file, streamed: memory holds one
+    chunk."""
+    sampler = open_sampler(checkpoint, digit)   # restored before the file is opened: a bad checkpoint leaves no file
     try:
         with npy_output(path, (n, 28, 28)) as images:
             sample_into(sampler, images, seed, progress)

@@ -44,11 +44,13 @@ def recipe_discriminator(recipe):
     return leaky_discriminator if recipe.leaky_relu else DISCRIMINATORS["tutorial"][0]
 
 
-def recipe_generator(recipe):
-    """The generator function (``ezgan.model.generator``'s signature) of ``recipe``; a conditional one draws
-    ``cycling_labels``."""
+def recipe_generator(recipe, digit=None):
+    """The generator function (``ezgan.model.generator``'s signature) of ``recipe``. A conditional one draws
+    ``digit`` in every row, or with None ``cycling_labels`` (row i: digit i % 10)."""
     if recipe.conditional:
-        return lambda z, batch_size, z_dim: conditional_generator(z, batch_size, z_dim,
+        def asked(z):
+            return None if digit is None else tf.fill(tf.shape(z)[:1], digit)
+        return lambda z, batch_size, z_dim: conditional_generator(z, batch_size, z_dim, asked(z),
                                                                   channels=DCGAN_WIDTHS[recipe.generator])
     return GENERATORS[recipe.generator][0]
 
