@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine:
-#   make run    venv + install + 64 digits from each bundled model, side by side, in samples.png
+#   make run    venv + install + 60 digits from each bundled model, side by side, in samples.png
 #   make test   venv + install + the whole test suite (notebooks and TensorBoard included)
 # make check: the suite without its slow tests (kernels, servers, subprocess trainings, the fresh venv): 2 minutes.
 # Long jobs have their own targets: train, bench, notebooks, evaluate.
@@ -23,6 +23,12 @@ IMPROVED_ITERATIONS ?= 30000
 IMPROVED_DIR ?= $(HOME)/.cache/ezgan/runs/improved
 IMPROVED_FLAGS = --iterations $(IMPROVED_ITERATIONS) --checkpoint-dir $(IMPROVED_DIR) --milestone-every 500 \
 	--checkpoint-every 500 --threads 1
+# make train-conditional / resume-conditional / publish-conditional: the third bundled model (pretrained/conditional),
+# the improved model's networks told which digit to draw (ezgan train --recipe conditional); the same schedule.
+CONDITIONAL_ITERATIONS ?= 20000
+CONDITIONAL_DIR ?= $(HOME)/.cache/ezgan/runs/conditional
+CONDITIONAL_FLAGS = --iterations $(CONDITIONAL_ITERATIONS) --checkpoint-dir $(CONDITIONAL_DIR) --milestone-every 500 \
+	--checkpoint-every 500 --threads 1
 # make test runs the test files in TEST_WORKERS processes at once (pytest-xdist), each file in one process
 # so that its fixtures are built once: on 2 cores, 2 workers took it from 17.5 to 10.7 minutes.
 TEST_WORKERS ?= auto
@@ -32,7 +38,7 @@ SEEDS ?= 3
 ABLATION_DIR ?= $(HOME)/.cache/ezgan/ablation
 ABLATION_FLAGS ?=   # e.g. --dry-run, or --rows tutorial,dcgan (python tools/ablation.py --help)
 
-.PHONY: install run test check train resume train-improved resume-improved publish-improved time-to-quality bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish ablation clean
+.PHONY: install run test check train resume train-improved resume-improved publish-improved train-conditional resume-conditional publish-conditional time-to-quality bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish ablation clean
 
 $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +52,8 @@ $(INSTALLED): requirements.txt pyproject.toml
 install: $(INSTALLED)
 
 run: install
-	@$(EZGAN) sample --checkpoint pretrained --checkpoint pretrained/improved --out samples.png --n 64 --seed 0
+	@$(EZGAN) sample --checkpoint pretrained --checkpoint pretrained/improved --checkpoint pretrained/conditional \
+		--out samples.png --n 60 --seed 0
 
 test: install
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
@@ -65,6 +72,12 @@ train-improved: install
 
 resume-improved: install
 	$(EZGAN) train --resume $(IMPROVED_FLAGS)
+
+train-conditional: install
+	$(EZGAN) train --recipe conditional --seed 0 $(CONDITIONAL_FLAGS) --logdir $(CONDITIONAL_DIR)/tensorboard
+
+resume-conditional: install
+	$(EZGAN) train --resume $(CONDITIONAL_FLAGS)
 
 bench: install
 	$(PY) tools/bench.py
@@ -92,6 +105,9 @@ publish: install
 
 publish-improved: install
 	$(PY) tools/publish.py --run $(IMPROVED_DIR) --out pretrained/improved --tensorboard tensorboard/improved-run
+
+publish-conditional: install
+	$(PY) tools/publish.py --run $(CONDITIONAL_DIR) --out pretrained/conditional --tensorboard tensorboard/conditional-run
 
 time-to-quality: install
 	$(PY) tools/time_to_quality.py

@@ -328,8 +328,10 @@ def run_sample(args):
         raise EzganError("--digit goes with one --checkpoint")
     check_output(out, "--out")   # before the checkpoint is loaded
     if len(checkpoints) > 1:
+        # With a conditional model among them, every grid a table of ten columns: its digits 0-9 in columns.
+        columns = 10 if any(is_conditional(checkpoint) for checkpoint in checkpoints) else None
         save_labelled_grids([(checkpoint_label(checkpoint), sample(args.n, args.seed, checkpoint))
-                             for checkpoint in checkpoints], out)
+                             for checkpoint in checkpoints], out, columns)
         print(f"wrote {len(checkpoints)} grids of {counted(args.n, 'digit')} to {out}")
         return
     if out.suffix == ".npy":   # streamed: memory holds a chunk, not the array

@@ -11,7 +11,7 @@ from ezgan.errors import RepositoryError
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # The models that come with the checkout: nothing writes into them unless told to (``ezgan export --overwrite``,
 # ``make publish``).
-BUNDLED = ("pretrained", "pretrained/improved", "pretrained/classifier")
+BUNDLED = ("pretrained", "pretrained/improved", "pretrained/conditional", "pretrained/classifier")
 EXPORTED = "exported"   # ezgan export's default folder, in the working directory: EXPORTED/RUN-stepSTEP
 
 

@@ -111,18 +111,22 @@ def test_several_checkpoints_give_labelled_grids_side_by_side(short_run, tmp_pat
 
 
 @pytest.mark.slow
-def test_readmes_picture_of_both_models_is_what_its_command_writes(tmp_path):
-    """docs/both_models.png (README's first picture) is `make run`'s picture, as README's command writes it."""
+def test_readmes_picture_of_the_bundled_models_is_what_its_command_writes(tmp_path):
+    """docs/bundled_models.png (README's first picture) is `make run`'s picture, as README's command writes it."""
     from PIL import Image
 
-    out = tmp_path / "both.png"
-    result = cli("sample", "--checkpoint", "pretrained", "--checkpoint", "pretrained/improved", "--out", str(out),
-                 "--n", "64", "--seed", "0")
+    out = tmp_path / "all.png"
+    result = cli("sample", "--checkpoint", "pretrained", "--checkpoint", "pretrained/improved", "--checkpoint",
+                 "pretrained/conditional", "--out", str(out), "--n", "60", "--seed", "0")
     assert result.returncode == 0, result.stderr
-    np.testing.assert_array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(REPO / "docs" / "both_models.png")))
+    np.testing.assert_array_equal(np.asarray(Image.open(out)),
+                                  np.asarray(Image.open(REPO / "docs" / "bundled_models.png")))
     readme = (REPO / "README.md").read_text().replace("\n", " ")
-    assert ("ezgan sample --checkpoint pretrained --checkpoint pretrained/improved --out docs/both_models.png "
-            "--n 64 --seed 0") in readme
+    assert ("ezgan sample --checkpoint pretrained --checkpoint pretrained/improved --checkpoint pretrained/conditional "
+            "--out docs/bundled_models.png --n 60 --seed 0") in readme
+    makefile = (REPO / "Makefile").read_text().replace("\\\n\t\t", "")
+    assert ("sample --checkpoint pretrained --checkpoint pretrained/improved --checkpoint pretrained/conditional "
+            "--out samples.png --n 60 --seed 0") in makefile
 
 
 @pytest.mark.parametrize("args, message", [

@@ -45,7 +45,10 @@ TUTORIAL_MODEL = BundledModel("publish", "~/.cache/ezgan/runs/main", "pretrained
 IMPROVED_MODEL = BundledModel("publish-improved", "~/.cache/ezgan/runs/improved", "pretrained/improved",
                               "tensorboard/improved-run",
                               ("--milestone-every 500", "--checkpoint-every 500", "--threads 1"))
-BUNDLED_MODELS = (TUTORIAL_MODEL, IMPROVED_MODEL)
+CONDITIONAL_MODEL = BundledModel("publish-conditional", "~/.cache/ezgan/runs/conditional", "pretrained/conditional",
+                                 "tensorboard/conditional-run",
+                                 ("--milestone-every 500", "--checkpoint-every 500", "--threads 1"))
+BUNDLED_MODELS = (TUTORIAL_MODEL, IMPROVED_MODEL, CONDITIONAL_MODEL)
 
 
 class ModelCardError(EzganError):

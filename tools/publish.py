@@ -117,7 +117,7 @@ def evaluate_checkpoint(sampler, evaluator, n, seed, name):
     Returns (the record ``ezgan evaluate --references --json`` writes, the reference rows).
     ``sampler.sample(n, seed)`` is ``ezgan.lab.checkpoints.sample(n, seed, checkpoint)``: the same digits.
     """
-    rows = {name: evaluator.evaluate(sampler.sample(n, seed))}
+    rows = {name: evaluator.evaluate(sampler.sample(n, seed), evaluate.asked_digits(sampler.checkpoint, n))}
     references = evaluator.reference_rows(n, seed)
     rows.update(references)
     classifier = evaluator.classifier

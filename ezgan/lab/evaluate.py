@@ -21,6 +21,7 @@ from ezgan import hparams
 from ezgan.errors import CheckpointError, EzganError
 from ezgan.graph import build_graph
 from ezgan.lab.checkpoints import sample
+from ezgan.lab.recipes import checkpoint_recipe
 from ezgan.lab.metrics import (CONFIDENT, METRICS, SPLITS, check_images, feature_statistics, label_agreement,
                                metrics_row)
 from ezgan.mnist import read_data_sets
@@ -251,6 +252,11 @@ def untrained_generator_images(n, seed):
         return generate(sess, g, z)[:n]
 
 
+def asked_digits(prefix, n):
+    """The digits a conditional checkpoint's ``sample(n, ...)`` asks for (image i: i % 10); None for any other."""
+    return np.arange(n) % 10 if checkpoint_recipe(prefix).conditional else None
+
+
 def evaluate_checkpoint(prefix, n, seed, classifier=None, references=False):
     """What ``ezgan evaluate`` prints: ({name: row}, the classifier used, closed).
 
@@ -263,7 +269,7 @@ def evaluate_checkpoint(prefix, n, seed, classifier=None, references=False):
     try:
         # The reference rows first: they refuse an n too large before the checkpoint is sampled.
         reference = evaluator.reference_rows(n, seed) if references else {}
-        rows = {prefix: evaluator.evaluate(sample(n, seed, prefix)), **reference}
+        rows = {prefix: evaluator.evaluate(sample(n, seed, prefix), asked_digits(prefix, n)), **reference}
     finally:
         evaluator.close()
     return rows, evaluator.classifier
