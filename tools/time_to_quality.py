@@ -34,7 +34,7 @@ from ezgan.lab.recipes import TUTORIAL, recipe_name, run_recipe  # noqa: E402
 from ezgan.runs.outputs import write_json  # noqa: E402
 from ezgan.runs.state import RunState  # noqa: E402
 
-MODELS = ("pretrained", "pretrained/improved")
+MODELS = ("pretrained", "pretrained/improved", "pretrained/conditional")
 DEFAULT_OUT = REPO / "docs" / "time_to_quality.json"
 
 
