@@ -656,7 +656,9 @@ def test_ctrl_c_or_sigterm_stops_training_with_one_line_saying_how_to_go_on(sign
 def test_a_stopped_command_leaves_no_temporary_file_and_the_next_removes_a_killed_ones(short_run, three_checkpoints,
                                                                                       tmp_path, capsys):
     out = tmp_path / "digits"
-    command = [sys.executable, "-m", "ezgan", "sample", "--checkpoint", str(short_run[1]), "--n", "50000",
+    # 200,000 digits: a minute's work, so that the signal comes while the file is being written even when the
+    # machine is busy (with 50,000, one run under a full test suite finished before the signal was sent).
+    command = [sys.executable, "-m", "ezgan", "sample", "--checkpoint", str(short_run[1]), "--n", "200000",
                "--out", str(out / "big.npy")]
     for signum in (signal.SIGTERM, signal.SIGKILL):
         process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
