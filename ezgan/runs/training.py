@@ -100,14 +100,16 @@ class Checkpoints(Hook):
         self.saver = RunCheckpoints(gan, saving.directory, saving.keep)
         with gan.graph.as_default():   # a loss can hide a NaN weight (a fused ReLU kernel turns NaN into 0)
             self.weights_finite = [tf.reduce_all(tf.math.is_finite(var)) for var in gan.model_variables]
+        self.weight_names = [var.op.name for var in gan.model_variables]
+        self.fixed_noise = fixed_noise(state.seed, gan.z_dim)   # the same at every checkpoint
         self.saved = False   # whether the last step was saved (``Progress`` prints a row then)
 
     def save(self, sess, where, milestone=False):
-        check_finite_weights(where, [var.op.name for var in self.gan.model_variables], sess.run(self.weights_finite))
+        check_finite_weights(where, self.weight_names, sess.run(self.weights_finite))
         self.state.elapsed_seconds = time.perf_counter() - self.started
         with signals_held():   # a stop waits for the checkpoint and its grid
             step = self.saver.save(sess, self.state, milestone)
-            save_png(grid_image(generate(sess, self.gan, fixed_noise(self.state.seed, self.gan.z_dim)), columns=10),
+            save_png(grid_image(generate(sess, self.gan, self.fixed_noise), columns=10),
                      pathlib.Path(self.saving.directory) / GRIDS / f"step{step:07d}.png")
         self.saved = True
 
