@@ -15,8 +15,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from ezgan.cli import parser, train_recipe
 from ezgan.graph import GANGraph, build_graph, split_variables
-from ezgan.lab.checkpoints import sample
-from ezgan.lab.graphs import build_recipe_graph
+from ezgan.lab.checkpoints import open_sampler, sample
+from ezgan.lab.graphs import build_recipe_graph, r1_penalty
 from ezgan.lab.guided import GuidedSteps, guided_updates
 from ezgan.lab.networks import (cycling_labels, dcgan_discriminator, dcgan_generator, leaky_discriminator,
                                 minibatch_stddev, projection_discriminator, stddev_discriminator)
@@ -556,3 +556,74 @@ def test_sample_asks_a_conditional_model_for_a_digit_and_an_unconditional_one_re
     assert "--digit needs a conditional model" in refused.stderr and not (tmp_path / "x.png").exists()
     wrong = cli("sample", "--checkpoint", conditional_run, "--digit", "10", "--out", tmp_path / "y.png", cwd=tmp_path)
     assert wrong.returncode == 2 and "must be a digit 0-9 or all, got 10" in wrong.stderr
+
+
+# --- A wider unconditional model --------------------------------------------------------------------------------
+
+def test_the_wide_recipes_have_the_widths_asked_and_wide_r1_no_batch_norm_in_d():
+    for name, normalised in [("wide", True), ("wide-r1", False)]:
+        gan = build_recipe_graph(RECIPES[name], seed=0)
+        with gan.graph.as_default():
+            shapes = {v.op.name: tuple(v.shape) for v in v1.trainable_variables()}
+        assert gan.batch_size == 128
+        assert shapes["g_dc_w1"] == (100, 7 * 7 * 256) and shapes["g_dc_w2"] == (4, 4, 128, 256)   # 256 -> 128 maps
+        assert shapes["d_dc_wc3"] == (4, 4, 128, 256)                  # D's third convolution, to 4x4x256
+        assert shapes["d_dc_w3"] == (4 * 4 * 257, 1)                   # ... and the batch spread's map
+        d_norms = {name for name in shapes if name.startswith("d_dc_bn")}
+        assert d_norms == ({"d_dc_bn2/beta", "d_dc_bnc3/beta"} if normalised else set()), name
+        assert ({"d_dc_b2", "d_dc_bc3"} <= set(shapes)) == (not normalised), name
+
+
+def test_r1_penalty_is_half_its_weight_times_the_mean_squared_gradient_norm_on_real_images():
+    """With logit_i = sum(w * x_i^2) / 2 the gradient for image i is w * x_i: the penalty is known in closed form."""
+    rng = np.random.default_rng(0)
+    w, images = rng.normal(size=(28, 28, 1)).astype(np.float32), rng.uniform(size=(5, 28, 28, 1)).astype(np.float32)
+    with tf.Graph().as_default(), v1.Session() as sess:
+        x = v1.placeholder(tf.float32, [None, 28, 28, 1])
+        logits = tf.reduce_sum(w * tf.square(x), axis=[1, 2, 3])[:, None] / 2
+        penalty = sess.run(r1_penalty(3.0, x, logits), {x: images})
+    np.testing.assert_allclose(penalty, 3.0 / 2 * np.mean(np.sum((w * images) ** 2, axis=(1, 2, 3))), rtol=1e-5)
+    with pytest.raises(RecipeError, match="R1 penalty"):
+        Recipe(r1_penalty=1.0)   # the tutorial's two D optimizers: refused
+    with pytest.raises(RecipeError, match="R1 penalty"):
+        Recipe(one_d_optimizer=True, r1_penalty=-1.0)
+
+
+def test_wide_r1s_one_d_optimizer_steps_on_its_two_losses_and_the_penalty(mnist):
+    recipe = dataclasses.replace(RECIPES["wide-r1"], r1_penalty=1e3)   # at initialisation a weight of 1 barely shows
+    images = mnist.test.images[:128].reshape(128, 28, 28, 1)
+    noise = np.random.default_rng(0).normal(0, 1, (128, 100)).astype(np.float32)
+    gan = build_recipe_graph(recipe, seed=3)
+    with gan.graph.as_default():
+        penalty = gan.graph.get_tensor_by_name("r1_penalty:0")
+        gradients = tf.gradients(gan.d_loss_real + gan.d_loss_fake + penalty, gan.d_vars)
+        without_penalty = tf.gradients(gan.d_loss_real + gan.d_loss_fake, gan.d_vars)
+    with v1.Session(graph=gan.graph) as sess:
+        sess.run(gan.init)
+        feed = {gan.x: images, gan.z: noise}
+        before, wanted, unpenalised = sess.run(gan.d_vars), sess.run(gradients, feed), sess.run(without_penalty, feed)
+        assert sess.run(penalty, feed) > 0
+        sess.run(gan.d_trainer_real, feed)
+        moved = [after - start for after, start in zip(sess.run(gan.d_vars), before)]
+    # Adam's first step is about -rate * sign(gradient) wherever the gradient is well above Adam's epsilon (1e-8):
+    # the weights moved against the gradient of the two losses plus the penalty, and some against the penalty alone.
+    clear = [np.abs(gradient) > 1e-6 for gradient in wanted]
+    for step, gradient, mask in zip(moved, wanted, clear):
+        np.testing.assert_array_equal(np.sign(step[mask]), -np.sign(gradient[mask]))
+    assert sum(np.sum(np.sign(step[mask]) == np.sign(gradient[mask]))
+               for step, gradient, mask in zip(moved, unpenalised, clear)) > 0
+
+
+@pytest.mark.slow
+def test_a_wide_model_samples_in_its_own_batches(tmp_path):
+    run = tmp_path / "run"
+    train(RECIPES["wide"], iterations=1, pretrain_steps=0, seed=0, logdir=None, checkpoint_dir=str(run),
+          checkpoint_every=1, progress=False)
+    sampler = open_sampler(run)
+    try:
+        assert sampler.batch_size == 128   # batch norm normalises with the batch's statistics: the size it trained at
+        digits = sampler.sample(130, seed=4)
+    finally:
+        sampler.close()
+    assert digits.shape == (130, 28, 28)
+    np.testing.assert_array_equal(digits[:128], sample(128, 4, run))

@@ -38,7 +38,8 @@ def open_sampler(checkpoint=None, digit=None):
     if digit is not None and not recipe.conditional:
         raise EzganError(f"{checkpoint or 'pretrained'}: --digit needs a conditional model (ezgan train --recipe "
                          f"conditional); this one is not told which digit to draw")
-    return Sampler(prefix, recipe_generator(recipe, None if digit == "all" else digit), restore=restored_session)
+    return Sampler(prefix, recipe_generator(recipe, None if digit == "all" else digit), batch_size=recipe.batch_size,
+                   restore=restored_session)
 
 
 def is_conditional(checkpoint=None):

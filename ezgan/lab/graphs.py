@@ -35,8 +35,8 @@ class RecipeGraph(GANGraph):
 
 def recipe_discriminator(recipe):
     """The discriminator function (``ezgan.model.discriminator``'s signature) of an unconditional ``recipe``."""
-    if recipe.discriminator == "dcgan":
-        dcgan = DISCRIMINATORS["dcgan"][0]
+    if recipe.discriminator.startswith("dcgan"):
+        dcgan = DISCRIMINATORS[recipe.discriminator][0]
         return lambda images, reuse_variables=None: dcgan(images, reuse_variables, recipe.minibatch_stddev)
     if recipe.minibatch_stddev:
         activation = leaky_relu if recipe.leaky_relu else tf.nn.relu
@@ -60,8 +60,16 @@ def real_label_like(label):
     return tf.ones_like if label == 1 else (lambda logits: tf.fill(tf.shape(logits), label))
 
 
-def recipe_trainers(recipe, losses, d_vars, g_vars):
-    """The optimizers and trainers of ``recipe`` (``GANGraph``'s fields): the tutorial's two D optimizers or one."""
+def r1_penalty(weight, real_images, real_logits):
+    """R1 (Mescheder et al. 2018): ``weight``/2 times the mean over the batch of |d logit / d image|^2."""
+    gradients = tf.gradients(tf.reduce_sum(real_logits), real_images)[0]
+    squared_norms = tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3])
+    return tf.multiply(weight / 2, tf.reduce_mean(squared_norms), name="r1_penalty")
+
+
+def recipe_trainers(recipe, losses, d_vars, g_vars, d_penalty=0.0):
+    """The optimizers and trainers of ``recipe`` (``GANGraph``'s fields): the tutorial's two D optimizers or one
+    (on the sum of D's losses and ``d_penalty``)."""
     d_loss_real, d_loss_fake, g_loss = losses
     beta1 = recipe.beta1
     # The guided controller fetches the losses with each update: every trainer waits for them, so they are
@@ -69,7 +77,7 @@ def recipe_trainers(recipe, losses, d_vars, g_vars):
     with tf.control_dependencies(list(losses) if recipe.guided else []):
         if recipe.one_d_optimizer:
             d_real_optimizer = d_fake_optimizer = v1.train.AdamOptimizer(recipe.d_learning_rate, beta1=beta1)
-            d_trainer_real = d_real_optimizer.minimize(d_loss_real + d_loss_fake, var_list=d_vars)
+            d_trainer_real = d_real_optimizer.minimize(d_loss_real + d_loss_fake + d_penalty, var_list=d_vars)
             d_trainer_fake = tf.no_op(name="d_trainer_fake")   # the one optimizer steps on both losses at once
         else:   # as ezgan.graph.build_graph, with the recipe's beta1
             d_fake_optimizer = v1.train.AdamOptimizer(recipe.d_learning_rate, beta1=beta1, use_locking=True)
@@ -82,8 +90,9 @@ def recipe_trainers(recipe, losses, d_vars, g_vars):
                 d_trainer_real=d_trainer_real, d_trainer_fake=d_trainer_fake, g_trainer=g_trainer)
 
 
-def build_recipe_graph(recipe=TUTORIAL, seed=None, z_dim=hparams.Z_DIM, batch_size=hparams.BATCH_SIZE):
+def build_recipe_graph(recipe=TUTORIAL, seed=None, z_dim=hparams.Z_DIM):
     """The training graph of ``recipe`` in a new ``tf.Graph``: a ``GANGraph``, the same fields as the tutorial's."""
+    batch_size = recipe.batch_size
     if recipe.tutorial_graph:
         return build_graph(z_dim, batch_size, recipe.d_learning_rate, recipe.g_learning_rate, seed)
     graph = tf.Graph()
@@ -107,11 +116,15 @@ def build_recipe_graph(recipe=TUTORIAL, seed=None, z_dim=hparams.Z_DIM, batch_si
                   mean_cross_entropy(Dg_logits, tf.zeros_like), mean_cross_entropy(Dg_logits, tf.ones_like))
         d_vars, g_vars = split_variables(v1.trainable_variables())
         model_variables = v1.global_variables()
+        summaries = add_summaries(losses[2], losses[0], losses[1], Gz)
+        penalty = 0.0
+        if recipe.r1_penalty:
+            penalty = r1_penalty(recipe.r1_penalty, x, Dx_logits)
+            summaries = v1.summary.merge([summaries, v1.summary.scalar("R1_penalty", penalty)])
         parts = dict(graph=graph, z_dim=z_dim, batch_size=batch_size, x=x, z=z, Gz=Gz, Dx_logits=Dx_logits,
                      Dg_logits=Dg_logits, d_loss_real=losses[0], d_loss_fake=losses[1], g_loss=losses[2],
                      d_vars=d_vars, g_vars=g_vars, model_variables=model_variables,
-                     **recipe_trainers(recipe, losses, d_vars, g_vars),
-                     merged=add_summaries(losses[2], losses[0], losses[1], Gz))
+                     **recipe_trainers(recipe, losses, d_vars, g_vars, penalty), merged=summaries)
         gan = finish_graph(**parts)
         saved = {var.op.name: var for var in model_variables}
         ema = None

@@ -60,15 +60,31 @@ def stddev_discriminator(images, reuse_variables=None, activation=tf.nn.relu):
         return tf.nn.bias_add(tf.matmul(hidden, _weights("d_w4", [1024, 1])), _zeros("d_b4", [1]))
 
 
-def dcgan_features(images, spread=False):
-    """``dcgan_discriminator``'s layers before its dense one: (batch, features) for images (batch, 28, 28, 1)."""
+WIDE_D_MAPS = 256   # maps of the wide discriminator's third convolution
+
+
+def dcgan_conv(maps, name, channels_out, normalise):
+    """A 4x4 stride-2 convolution to ``channels_out`` maps (weights ``name``), batch norm or a bias, a leaky ReLU."""
+    maps = tf.nn.conv2d(maps, _weights(name, [4, 4, maps.shape[-1], channels_out]), strides=2, padding="SAME")
+    if normalise:
+        return leaky_relu(batch_norm(maps, name.replace("_w", "_bn")))
+    return leaky_relu(tf.nn.bias_add(maps, _zeros(name.replace("_w", "_b"), [channels_out])))
+
+
+def dcgan_features(images, spread=False, wide=False, normalise=True):
+    """``dcgan_discriminator``'s layers before its dense one: (batch, features) for images (batch, 28, 28, 1).
+
+    ``wide``: a third convolution, to 4x4x256 (variables d_dc_wc3 and d_dc_bnc3). ``normalise``
+    False: biases (d_dc_b2, d_dc_bc3) in place of batch norm, which a gradient penalty on D
+    (``Recipe.r1_penalty``) replaces.
+    """
     d1 = tf.nn.conv2d(images, _weights("d_dc_w1", [4, 4, 1, 64]), strides=2, padding="SAME")
-    d1 = leaky_relu(tf.nn.bias_add(d1, _zeros("d_dc_b1", [64])))
-    d2 = tf.nn.conv2d(d1, _weights("d_dc_w2", [4, 4, 64, 128]), strides=2, padding="SAME")
-    d2 = leaky_relu(batch_norm(d2, "d_dc_bn2"))
+    maps = dcgan_conv(leaky_relu(tf.nn.bias_add(d1, _zeros("d_dc_b1", [64]))), "d_dc_w2", 128, normalise)
+    if wide:
+        maps = dcgan_conv(maps, "d_dc_wc3", WIDE_D_MAPS, normalise)
     if spread:
-        d2 = minibatch_stddev(d2)
-    return tf.reshape(d2, [-1, 7 * 7 * d2.shape[-1]])
+        maps = minibatch_stddev(maps)
+    return tf.reshape(maps, [-1, maps.shape[1] * maps.shape[2] * maps.shape[3]])
 
 
 def dcgan_logit(features):
@@ -76,18 +92,29 @@ def dcgan_logit(features):
     return tf.nn.bias_add(tf.matmul(features, _weights("d_dc_w3", [features.shape[-1], 1])), _zeros("d_dc_b3", [1]))
 
 
-def dcgan_discriminator(images, reuse_variables=None, spread=False):
+def dcgan_discriminator(images, reuse_variables=None, spread=False, wide=False, normalise=True):
     """Images (batch, 28, 28, 1) -> one logit per image, DCGAN style (variables d_dc_*).
 
     A 4x4 stride-2 convolution to 14x14x64 and a leaky ReLU; a 4x4 stride-2 convolution to 7x7x128,
     batch norm (``ezgan.model.batch_norm``: the batch's own statistics; D sees real and generated
     batches apart, as DCGAN's does) and a leaky ReLU; a dense layer to one logit. Strided
     convolutions instead of average pooling, and no 1024-unit layer: a tenth of the tutorial
-    discriminator's weights. ``spread``: ``minibatch_stddev``'s map before the dense layer.
+    discriminator's weights. ``spread``: ``minibatch_stddev``'s map before the dense layer;
+    ``wide`` and ``normalise``: ``dcgan_features``'s.
     """
     _check_images(images)
     with v1.variable_scope(v1.get_variable_scope(), reuse=reuse_variables):
-        return dcgan_logit(dcgan_features(images, spread))
+        return dcgan_logit(dcgan_features(images, spread, wide, normalise))
+
+
+def wide_dcgan_discriminator(images, reuse_variables=None, spread=False):
+    """``dcgan_discriminator`` with a third convolution, to 4x4x256 maps."""
+    return dcgan_discriminator(images, reuse_variables, spread, wide=True)
+
+
+def wide_unnormalised_dcgan_discriminator(images, reuse_variables=None, spread=False):
+    """``wide_dcgan_discriminator`` without batch norm: for a gradient penalty (``Recipe.r1_penalty``) instead."""
+    return dcgan_discriminator(images, reuse_variables, spread, wide=True, normalise=False)
 
 
 DCGAN_CHANNELS = 64   # maps of the 7x7 layer (DCGAN's MNIST models use 128; 64 keeps G about as cheap as D on a CPU)
@@ -121,12 +148,17 @@ def dcgan_generator(z, batch_size, z_dim, channels=DCGAN_CHANNELS):
     return tf.sigmoid(tf.nn.bias_add(tf.reshape(g3, [-1, 28, 28, 1]), g_dc_b3))
 
 
-DCGAN_WIDTHS = {"dcgan": DCGAN_CHANNELS, "dcgan-wide": 2 * DCGAN_CHANNELS}   # maps of the 7x7 layer
+DCGAN_WIDTHS = {"dcgan": DCGAN_CHANNELS, "dcgan-wide": 2 * DCGAN_CHANNELS, "dcgan-wider": 4 * DCGAN_CHANNELS}
 
 
 def wide_dcgan_generator(z, batch_size, z_dim):
     """``dcgan_generator`` with twice the maps, DCGAN's own width for MNIST: more room to draw clean strokes."""
     return dcgan_generator(z, batch_size, z_dim, channels=2 * DCGAN_CHANNELS)
+
+
+def wider_dcgan_generator(z, batch_size, z_dim):
+    """``dcgan_generator`` with four times the maps: 7x7x256, then 14x14x128."""
+    return dcgan_generator(z, batch_size, z_dim, channels=4 * DCGAN_CHANNELS)
 
 
 # name -> (function, what it is): what ``--generator`` and ``--discriminator`` offer, and the model cards say.
@@ -137,11 +169,18 @@ GENERATORS = {
                                f"convolutions to 28x28 (variables g_dc_*)"),
     "dcgan-wide": (wide_dcgan_generator, f"DCGAN's with twice the maps, 7x7x{2 * DCGAN_CHANNELS}, DCGAN's own width for "
                                          f"MNIST (variables g_dc_*)"),
+    "dcgan-wider": (wider_dcgan_generator, f"DCGAN's with four times the maps, 7x7x{4 * DCGAN_CHANNELS} then "
+                                           f"14x14x{2 * DCGAN_CHANNELS} (variables g_dc_*)"),
 }
 DISCRIMINATORS = {
     "tutorial": (discriminator, "the tutorial's: two 5x5 convolutions with average pooling, a 1024-unit dense layer"),
     "dcgan": (dcgan_discriminator, "DCGAN's: two 4x4 stride-2 convolutions with leaky ReLUs and batch norm, one dense "
                                    "layer (variables d_dc_*)"),
+    "dcgan-wide": (wide_dcgan_discriminator, f"DCGAN's with a third 4x4 stride-2 convolution, to 4x4x{WIDE_D_MAPS} "
+                                             "maps, with batch norm (variables d_dc_*)"),
+    "dcgan-wide-no-bn": (wide_unnormalised_dcgan_discriminator,
+                         f"DCGAN's with a third 4x4 stride-2 convolution, to 4x4x{WIDE_D_MAPS} maps, and biases in "
+                         "place of batch norm, for a gradient penalty (variables d_dc_*)"),
 }
 
 

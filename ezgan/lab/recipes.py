@@ -116,6 +116,15 @@ class Recipe:
         False, lambda v: "conditional on the digit" if v else "unconditional",
         lambda v: "**Conditional on the digit**: G takes the digit's label, one-hot, beside its noise; D judges "
                   "image and label together (a projection discriminator, `ezgan.lab.networks`).")
+    batch_size: int = field(
+        hparams.BATCH_SIZE, lambda v: f"batches of {v}",
+        lambda v: f"**Batches of {v}** real and {v} generated images (the tutorial's: {hparams.BATCH_SIZE}); sampling "
+                  f"draws {v} at a time too, since batch norm uses the batch's statistics.")
+    r1_penalty: float = field(
+        0.0, lambda v: f"R1 penalty {v:g}" if v else "no R1 penalty",
+        lambda v: f"**An R1 gradient penalty** (Mescheder et al. 2018) in D's loss: {v:g}/2 times the mean squared "
+                  "norm of the gradient of D's logit with respect to each real image, which keeps D from turning "
+                  "sharply around the real digits.")
     d_learning_rate: float = field(
         hparams.D_LEARNING_RATE, lambda v: f"D rate {v:g}",
         lambda v: f"**D's learning rate {v:g}** (the tutorial's: {hparams.D_LEARNING_RATE:g}).")
@@ -134,7 +143,7 @@ class Recipe:
             problems.append(f"beta1 must be in [0, 1), got {self.beta1}")
         if self.discriminator not in DISCRIMINATORS:
             problems.append(f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {self.discriminator!r}")
-        if self.discriminator == "dcgan" and self.leaky_relu:
+        if self.discriminator.startswith("dcgan") and self.leaky_relu:
             problems.append("the dcgan discriminator has leaky ReLUs already: leave leaky_relu out")
         if self.generator not in GENERATORS:
             problems.append(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
@@ -142,6 +151,11 @@ class Recipe:
                                  or self.minibatch_stddev or not self.one_d_optimizer):
             problems.append("the conditional model is built on DCGAN's networks and one D optimizer: it needs "
                             "discriminator dcgan, a dcgan generator, one_d_optimizer, no guided and no batch spread")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be positive, got {self.batch_size}")
+        if self.r1_penalty < 0 or (self.r1_penalty and (self.guided or not self.one_d_optimizer)):
+            problems.append("the R1 penalty is a non-negative weight, added to the one D optimizer's loss: it needs "
+                            f"one_d_optimizer and no guided controller, got {self.r1_penalty}")
         if not 0 <= self.ema_decay < 1:
             problems.append(f"the EMA decay must be in [0, 1) (0: off), got {self.ema_decay}")
         for name in ("d_learning_rate", "g_learning_rate"):
@@ -152,10 +166,10 @@ class Recipe:
 
     @property
     def tutorial_graph(self):
-        """True when ``build_graph`` builds this recipe (it differs from the tutorial's in learning rates or
-        pre-training at most)."""
+        """True when ``build_graph`` builds this recipe (it differs from the tutorial's in learning rates,
+        pre-training or batch size at most)."""
         return dataclasses.replace(self, d_learning_rate=TUTORIAL.d_learning_rate, pretrain=TUTORIAL.pretrain,
-                                   g_learning_rate=TUTORIAL.g_learning_rate) == TUTORIAL
+                                   g_learning_rate=TUTORIAL.g_learning_rate, batch_size=TUTORIAL.batch_size) == TUTORIAL
 
     @property
     def pretrain_steps(self):
@@ -211,6 +225,13 @@ GUIDED = dict(guided=True, label_smoothing=0.9, d_learning_rate=1e-3, g_learning
 # beta1 0.5, one D optimizer, no pre-training.
 DCGAN_RECIPE = dict(discriminator="dcgan", generator="dcgan-wide", beta1=0.5, d_learning_rate=2e-4,
                     g_learning_rate=2e-4, one_d_optimizer=True, pretrain=False)
+# A wider unconditional model: the improved recipe with four times the generator's maps, a third discriminator
+# convolution and batches of 128 (wide); wide-r1 puts an R1 penalty in place of D's batch norm, its weight a
+# first choice, not tuned (Mescheder et al. used 10 on images in [-1, 1]; ours are in [0, 1], which doubles
+# the same function's input gradients).
+WIDE_R1_PENALTY = 1.0
+WIDE = dict(DCGAN_RECIPE, generator="dcgan-wider", discriminator="dcgan-wide", ema_decay=0.999, minibatch_stddev=True,
+            batch_size=128)
 HACKS = dict(label_smoothing=0.9, beta1=0.5, leaky_relu=True, generator="dcgan", ema_decay=0.999)
 RECIPES = {
     "tutorial": TUTORIAL,
@@ -250,6 +271,8 @@ RECIPES = {
                                   minibatch_stddev=True),
     "improved+tutorial-g": Recipe(**{**DCGAN_RECIPE, "generator": "tutorial"}, ema_decay=0.999, minibatch_stddev=True),
     "guided-alone": Recipe(guided=True),
+    "wide": Recipe(**WIDE),
+    "wide-r1": Recipe(**{**WIDE, "discriminator": "dcgan-wide-no-bn"}, r1_penalty=WIDE_R1_PENALTY),
 }
 
 
