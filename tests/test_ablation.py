@@ -140,24 +140,28 @@ def test_csv_plot_and_summary_of_fabricated_rows(tmp_path):
         assert back["digit_shares"] == pytest.approx(line["digit_shares"], abs=1e-4)
 
     references = {"real training images (2,000)": dict(classifier_score=9.5, frechet_distance=0.5, digit_kl=0.001)}
-    ablation.plot_ablation(lines, tmp_path / "ablation.png", references, title="fabricated")
+    timings = {"tutorial": dict(seconds_per_iteration=0.5, seconds_before=30.0),
+               "hacks": dict(seconds_per_iteration=0.1, seconds_before=6.0)}
+    ablation.plot_ablation(lines, tmp_path / "ablation.png", references, title="fabricated", timings=timings)
     assert (tmp_path / "ablation.png").stat().st_size > 20_000
 
     info = dict(command="make ablation ITERATIONS=100 SEEDS=3", date="2026-12-02", machine="x86_64, 2 cores",
                 tensorflow="2.21.0", seeds="0, 1, 2", iterations=100, threads=1, parallel=2, n=2000, eval_seed=0,
-                classifier="pretrained/classifier/classifier.ckpt", classifier_accuracy="99.20%")
-    finals = ablation.write_summary(lines, tmp_path / "summary.md", info, references)
+                classifier="pretrained/classifier/classifier.ckpt", classifier_accuracy="99.20%",
+                timings="docs/ablation/timings.json")
+    finals = ablation.write_summary(lines, tmp_path / "summary.md", info, references, timings)
     text = (tmp_path / "summary.md").read_text()
     hacks = [7.0 + seed * 0.5 + 1.0 for seed in range(3)]
     assert finals["hacks"]["classifier_score"] == pytest.approx(statistics.mean(hacks))
     assert finals["hacks"]["classifier_score_std"] == pytest.approx(statistics.stdev(hacks))
     fd = [20 / score for score in hacks]
-    minutes = [100 * (2.0 + seed) / 60 for seed in range(3)]
+    minutes = (6.0 + 100 * 0.1) / 60   # from the row's pace alone, not the runs' own clocks (wall_seconds)
     assert (f"| hacks | real label 0.9, Adam beta1 0.5, leaky-ReLU D, dcgan generator, EMA of G 0.999 | 100 | 3 | "
             f"{statistics.mean(hacks):.2f} ± {statistics.stdev(hacks):.2f} | "
             f"{statistics.mean(hacks) - finals['tutorial']['classifier_score']:+.2f} | "
             f"{statistics.mean(fd):.2f} ± {statistics.stdev(fd):.2f} | 0.100 ± 0.100 | "
-            f"{statistics.mean(minutes):.1f} ± {statistics.stdev(minutes):.1f} |") in text
+            f"{minutes:.1f} |") in text
+    assert "| tutorial | the tutorial's | 100 | 3 |" in text and f"| {(30 + 100 * 0.5) / 60:.1f} |" in text
     assert "| tutorial | the tutorial's | 100 | 3 |" in text and "| +0.00 |" in text
     assert text.index("| hacks |") < text.index("| tutorial |"), "best classifier score first"
     assert "lowest Fréchet distance: **hacks**" in text and "highest classifier score: **hacks**" in text
@@ -168,7 +172,8 @@ def test_csv_plot_and_summary_of_fabricated_rows(tmp_path):
 def test_the_committed_summary_and_the_readme_show_the_committed_csv():
     """docs/ablation/summary.md's table is what summary_table makes of ablation.csv, and README shows it."""
     folder = REPO / "docs" / "ablation"
-    table = ablation.summary_table(ablation.final_rows(ablation.read_csv(folder / "ablation.csv")))
+    timings = json.loads(ablation.DEFAULT_TIMINGS.read_text())["rows"]
+    table = ablation.summary_table(ablation.final_rows(ablation.read_csv(folder / "ablation.csv"), timings))
     summary = [line for line in (folder / "summary.md").read_text().splitlines() if line.startswith("|")]
     assert summary == table
     assert "\n".join(table) in (REPO / "README.md").read_text()
@@ -185,7 +190,10 @@ def test_added_rows_join_the_other_rows_of_the_existing_csv(tmp_path, monkeypatc
     monkeypatch.setattr(ablation, "score_runs", lambda runs, n, seed, classifier: (
         [line for line in new + replaced if line["row"] in {run.row for run in runs}], references,
         {"test_accuracy": 0.99, "checkpoint": str(REPO / "pretrained" / "classifier" / "classifier.ckpt")}))
-    common = ["--iterations", "100", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path), "--score-only"]
+    timed = []
+    monkeypatch.setattr(ablation, "time_recipe", lambda recipe, iterations: timed.append(recipe) or (0.25, 5.0))
+    common = ["--iterations", "100", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path), "--score-only",
+              "--timings", str(tmp_path / "timings.json")]
 
     assert ablation.main([*common, "--rows", "smooth,hacks", "--add-rows"]) == 0
     merged = ablation.read_csv(tmp_path / "ablation.csv")
@@ -193,8 +201,13 @@ def test_added_rows_join_the_other_rows_of_the_existing_csv(tmp_path, monkeypatc
     assert len(merged) == len(existing) + len(new)
     assert {line["classifier_score"] for line in merged if line["row"] == "hacks"} == {1.5}
     assert "| smooth | real label 0.9 |" in (tmp_path / "summary.md").read_text()
+    assert len(timed) == 3   # each row timed alone once ...
+    smooth = json.loads((tmp_path / "timings.json").read_text())["rows"]["smooth"]
+    assert (smooth["seconds_per_iteration"], smooth["seconds_before"]) == (0.25, 5.0)
+    assert f"| {(5.0 + 100 * 0.25) / 60:.1f} |" in (tmp_path / "summary.md").read_text()
 
     assert ablation.main([*common, "--rows", "smooth"]) == 0
+    assert len(timed) == 3   # ... and not again: timings.json keeps them
     assert {line["row"] for line in ablation.read_csv(tmp_path / "ablation.csv")} == {"smooth"}
     assert "Made by `python tools/ablation.py --iterations 100 --seeds 3 --rows smooth`" in \
         (tmp_path / "summary.md").read_text()

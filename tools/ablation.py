@@ -15,11 +15,17 @@
 2. ``score_runs``: every milestone of every run is scored by ``ezgan.lab.evaluate.Evaluator`` (n
    digits from noise seed 0, the same noise for every checkpoint), the scores cached beside the
    run (scores-nN-seedS.json); the wall time of each milestone is the run's own training time
-   (``milestones/times.json``, written by ``ezgan train``);
-3. ``write_csv``, ``plot_ablation``, ``write_summary``: OUT/ablation.csv (one line per milestone),
-   OUT/ablation.png (quality against iterations and against wall-clock minutes: the mean over
-   seeds, the band from the lowest to the highest seed) and OUT/summary.md (each row's final mean
-   ± std over seeds, the command and budget that made it). OUT: docs/ablation.
+   (``milestones/times.json``, written by ``ezgan train``), kept in the CSV but not compared: the
+   runs shared the machine with each other and with whatever else ran;
+3. ``time_rows``: each row's pace measured alone, one short run after the other on the idle
+   machine (``tools/time_to_quality.py``'s ``time_recipe``: seconds per iteration, and seconds of
+   start-up and pre-training), kept in docs/ablation/timings.json for every budget (``--timings``;
+   ``--retime`` measures again). A row's minutes to an iteration are priced from these, so they
+   compare recipes, not machine load;
+4. ``write_csv``, ``plot_ablation``, ``write_summary``: OUT/ablation.csv (one line per milestone),
+   OUT/ablation.png (quality against iterations and against minutes alone: the mean over seeds,
+   the band from the lowest to the highest seed) and OUT/summary.md (each row's final mean ± std
+   over seeds, its minutes alone, the command and budget that made it). OUT: docs/ablation.
 """
 import argparse
 import csv
@@ -34,6 +40,10 @@ import subprocess
 import sys
 import time
 
+if not __package__:
+    # Run as a script (make ablation): the checkout's root first on the path, so that tools/ imports as a package.
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
 from ezgan.tfsetup import tensorflow
 
 tf = tensorflow()
@@ -47,6 +57,7 @@ from ezgan.errors import CheckpointError, EzganError  # noqa: E402
 from ezgan.lab.metrics import METRICS  # noqa: E402
 from ezgan.paths import REPO  # noqa: E402
 from ezgan.lab.recipes import RECIPES  # noqa: E402
+from tools.time_to_quality import time_recipe  # noqa: E402
 
 DEFAULT_RUNS = pathlib.Path("~/.cache/ezgan/ablation")
 DEFAULT_OUT = REPO / "docs" / "ablation"
@@ -55,6 +66,8 @@ SHOWN = (("classifier_score", "classifier score (10 at most)", "linear"),
          ("frechet_distance", "Fréchet distance to the test set", "log"),
          ("digit_kl", "KL(digit shares || uniform)", "linear"))
 CSV_COLUMNS = ["row", "seed", "iteration", "step", "wall_seconds", *METRICS, *(f"share_{d}" for d in range(10))]
+DEFAULT_TIMINGS = DEFAULT_OUT / "timings.json"
+TIMING_ITERATIONS = 200
 ONE_THREAD = dict(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
 
 
@@ -214,7 +227,35 @@ def score_runs(runs, n=2000, seed=0, classifier=None, echo=print):
     return lines, references, classifier_info
 
 
-# 3. The CSV, the plot, the summary ---------------------------------------------------------------------------
+# 3. Each row's pace, alone ------------------------------------------------------------------------------------
+
+def time_rows(rows, path, iterations=TIMING_ITERATIONS, retime=False, echo=print):
+    """{row: {seconds_per_iteration, seconds_before}} from the timings file ``path``, timing the rows it lacks (all with
+    ``retime``) one after the other, each in a fresh process on the whole machine; the file is rewritten."""
+    path = pathlib.Path(path)
+    timings = {} if retime or not path.exists() else json.loads(path.read_text())["rows"]
+    for row in rows:
+        if row not in timings:
+            echo(f"timing {row} alone ({iterations} iterations)")
+            per_iteration, before = time_recipe(RECIPES[row], iterations)
+            timings[row] = dict(seconds_per_iteration=per_iteration, seconds_before=max(before, 0.0),
+                                date=datetime.date.today().isoformat())
+            write_json(path, dict(command=f"python tools/ablation.py --iterations 1000 --time-only --rows ROWS "
+                                          f"(or any ablation command: it times the rows this file lacks), "
+                                          f"{iterations} iterations a row", machine=machine(), rows=timings))
+    return timings
+
+
+def minutes_alone(timing, iteration):
+    """The minutes a run of this pace needs to reach ``iteration`` (start-up and pre-training included)."""
+    return (timing["seconds_before"] + iteration * timing["seconds_per_iteration"]) / 60
+
+
+def machine():
+    return f"{platform.machine()}, {os.cpu_count()} cores"
+
+
+# 4. The CSV, the plot, the summary ---------------------------------------------------------------------------
 
 def write_csv(lines, path):
     path = pathlib.Path(path)
@@ -254,8 +295,9 @@ def by_row(lines):
     return grouped
 
 
-def plot_ablation(lines, path, references=None, title=None):
-    """Each metric of SHOWN against iterations (top) and wall-clock minutes (bottom); mean and min-max over seeds."""
+def plot_ablation(lines, path, references=None, title=None, timings=None):
+    """Each metric of SHOWN against iterations (top) and minutes alone (bottom: ``minutes_alone`` of each row's
+    ``timings``; a row without one is left out there); mean and min-max over seeds."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(16, 9), layout="constrained")
@@ -265,16 +307,19 @@ def plot_ablation(lines, path, references=None, title=None):
         style = dict(color=f"C{number % 10}", linestyle=("-", "--", ":")[number // 10 % 3], marker="o", markersize=3)
         steps = sorted(iterations)
         seeds = max(len(iterations[step]) for step in steps)
-        walls = [np.mean([_number(line["wall_seconds"]) for line in iterations[step]]) / 60 for step in steps]
+        timing = (timings or {}).get(row)
         for column, (metric, _, _) in enumerate(SHOWN):
             values = [np.array([line[metric] for line in iterations[step]]) for step in steps]
             mean = [value.mean() for value in values]
             low, high = [value.min() for value in values], [value.max() for value in values]
-            for ax, x in ((axes[0, column], steps), (axes[1, column], walls)):
+            for ax, x in ((axes[0, column], steps),
+                          (axes[1, column], timing and [minutes_alone(timing, step) for step in steps])):
+                if x is None:
+                    continue
                 ax.plot(x, mean, label=f"{row} ({seeds} seed{'s' * (seeds != 1)})", **style)
                 ax.fill_between(x, low, high, color=style["color"], alpha=0.12, linewidth=0)
     for column, (metric, panel_title, scale) in enumerate(SHOWN):
-        for ax, xlabel in ((axes[0, column], "iteration"), (axes[1, column], "wall-clock minutes (one thread)")):
+        for ax, xlabel in ((axes[0, column], "iteration"), (axes[1, column], "minutes, at each row's pace alone")):
             for number, (name, reference) in enumerate((references or {}).items()):
                 if "training images" in name and (scale != "log" or reference[metric] > 0):
                     ax.axhline(reference[metric], color="black", linestyle="-.", linewidth=1, label=name)
@@ -288,18 +333,21 @@ def plot_ablation(lines, path, references=None, title=None):
     figure.savefig(path, dpi=90)
 
 
-def final_rows(lines):
-    """{row: dict(iteration, seeds, and mean and std over seeds of each metric and the minutes)} at each row's last
-    iteration (the budget), from the seeds that reached it. std: the sample standard deviation (ddof 1; 0 for one seed)."""
+def final_rows(lines, timings=None):
+    """{row: dict(iteration, seeds, mean and std over seeds of each metric, minutes)} at each row's last iteration
+    (the budget), from the seeds that reached it. std: the sample standard deviation (ddof 1; 0 for one seed);
+    minutes: ``minutes_alone`` of the row's timing (None without one)."""
     finals = {}
     for row, iterations in by_row(lines).items():
         last = max(iterations)
         seeds = iterations[last]
         stats = dict(iteration=last, seeds=len(seeds))
-        for metric in (*(metric for metric, _, _ in SHOWN), "wall_seconds"):
+        for metric, _, _ in SHOWN:
             values = np.array([_number(line[metric]) for line in seeds])
             stats[metric] = float(values.mean())
             stats[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        timing = (timings or {}).get(row)
+        stats["minutes"] = minutes_alone(timing, last) if timing else None
         finals[row] = stats
     return finals
 
@@ -308,7 +356,7 @@ def summary_table(finals):
     """summary.md's table (a list of Markdown lines) of ``final_rows``: best classifier score first."""
     baseline = finals.get("tutorial", {}).get("classifier_score")
     table = ["| row | recipe | iteration | seeds | classifier score ↑ | vs tutorial | Fréchet distance ↓ | "
-             "digit KL ↓ | minutes |",
+             "digit KL ↓ | minutes alone |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row, stats in sorted(finals.items(), key=lambda item: -item[1]["classifier_score"]):
         recipe = RECIPES[row].describe() if row in RECIPES else ""
@@ -317,13 +365,13 @@ def summary_table(finals):
                      f"{stats['classifier_score']:.2f} ± {stats['classifier_score_std']:.2f} | {versus} | "
                      f"{stats['frechet_distance']:.2f} ± {stats['frechet_distance_std']:.2f} | "
                      f"{stats['digit_kl']:.3f} ± {stats['digit_kl_std']:.3f} | "
-                     f"{stats['wall_seconds'] / 60:.1f} ± {stats['wall_seconds_std'] / 60:.1f} |")
+                     f"{'' if stats['minutes'] is None else format(stats['minutes'], '.1f')} |")
     return table
 
 
-def write_summary(lines, path, info, references=None):
+def write_summary(lines, path, info, references=None, timings=None):
     """OUT/summary.md: a table of each row's final mean ± std, how it was made, and which rows did best."""
-    finals = final_rows(lines)
+    finals = final_rows(lines, timings)
     table = summary_table(finals)
     best = []
     if finals:
@@ -346,8 +394,11 @@ def write_summary(lines, path, info, references=None):
         "",
         "Each row's last milestone, best classifier score first: mean ± sample standard deviation over the seeds "
         "that reached it; \"vs tutorial\" is the difference of the mean classifier score from the tutorial row's; "
-        "minutes are the run's own training time on one thread (`milestones/times.json`), pre-training included, "
-        "while another run shared the machine.",
+        f"minutes alone are the minutes this machine needs for the row's iterations, pre-training and start-up "
+        f"included, priced from its pace measured alone (`{info['timings']}`: seconds per iteration of a "
+        f"{TIMING_ITERATIONS}-"
+        f"iteration run on the otherwise idle machine, TensorFlow's own thread count), not the runs' own clocks, "
+        f"which shared the machine.",
         "",
         *table,
         "",
@@ -358,7 +409,7 @@ def write_summary(lines, path, info, references=None):
         *reference_lines,
         "",
         "Every milestone of every run: `ablation.csv`; the curves (quality against iterations and against "
-        "wall-clock minutes, the mean over seeds and the band from the lowest to the highest): `ablation.png`.",
+        "minutes alone, the mean over seeds and the band from the lowest to the highest): `ablation.png`.",
         "",
     ])
     path = pathlib.Path(path)
@@ -388,6 +439,15 @@ def parse_args(argv=None):
                         help="keep the other rows' lines of the existing ablation.csv (runs are independent: a new "
                              "row joins the table without training the others again)")
     parser.add_argument("--score-only", action="store_true", help="train nothing: score the runs there are")
+    parser.add_argument("--from-csv", action="store_true",
+                        help="train and score nothing: draw ablation.png and summary.md again from OUT/ablation.csv "
+                             "(the references are scored again)")
+    parser.add_argument("--time-only", action="store_true",
+                        help="train and score nothing: time each of --rows alone into the timings file")
+    parser.add_argument("--retime", action="store_true",
+                        help="measure every row's pace alone again, not only the rows the timings file lacks")
+    parser.add_argument("--timings", default=str(DEFAULT_TIMINGS),
+                        help="each row's pace measured alone (JSON), shared by every budget")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     args = parser.parse_args(argv)
     for name in ("seeds", "parallel", "n"):
@@ -404,37 +464,47 @@ def main(argv=None):
     except EzganError as error:
         print(f"ablation: error: {error}", file=sys.stderr)
         return 2
-    print(describe_plan(runs, args.parallel, args.threads, args.n, args.eval_seed, args.out), flush=True)
+    if args.time_only:
+        time_rows(rows, args.timings, retime=args.retime)
+        print(f"wrote {args.timings}")
+        return 0
+    if not args.from_csv:
+        print(describe_plan(runs, args.parallel, args.threads, args.n, args.eval_seed, args.out), flush=True)
     if args.dry_run:
         return 0
+    out = pathlib.Path(args.out)
     try:
-        failed = [] if args.score_only else train_all(runs, args.parallel, args.threads)
+        failed = [] if args.score_only or args.from_csv else train_all(runs, args.parallel, args.threads)
     except KeyboardInterrupt:
         print("ablation: stopped; the same command resumes every unfinished run", file=sys.stderr)
         return 130
-    lines, references, classifier = score_runs(runs, args.n, args.eval_seed, args.classifier)
-    if not lines:
+    lines, references, classifier = score_runs([] if args.from_csv else runs, args.n, args.eval_seed, args.classifier)
+    if not lines and not args.from_csv:
         print("ablation: no milestones to score yet", file=sys.stderr)
         return 1
-    out = pathlib.Path(args.out)
     if args.add_rows and (out / "ablation.csv").exists():
         lines = [line for line in read_csv(out / "ablation.csv") if line["row"] not in rows] + lines
-    write_csv(lines, out / "ablation.csv")
+    if not args.from_csv:
+        write_csv(lines, out / "ablation.csv")
     lines = read_csv(out / "ablation.csv")   # the plot and the summary show what the CSV holds, to its digits
+    timings = time_rows(list(by_row(lines)), args.timings, retime=args.retime)
     seeds = "seed 0" if args.seeds == 1 else f"seeds 0-{args.seeds - 1}"
     budget = f"{args.iterations:,} iterations, {seeds}, {args.n:,} digits per milestone"
-    plot_ablation(lines, out / "ablation.png", references, title=f"Ablation: {budget}")
+    plot_ablation(lines, out / "ablation.png", references, title=f"Ablation: {budget}", timings=timings)
     command = f"make ablation ITERATIONS={args.iterations} SEEDS={args.seeds}"
-    if {line["row"] for line in lines} != set(RECIPES):
-        command = f"python tools/ablation.py --iterations {args.iterations} --seeds {args.seeds} --rows {args.rows}"
+    if set(by_row(lines)) != set(RECIPES):
+        command = (f"python tools/ablation.py --iterations {args.iterations} --seeds {args.seeds} "
+                   f"--rows {','.join(by_row(lines))}")
+    if args.from_csv:
+        command += "`, the table and plot drawn again from its ablation.csv by `python tools/ablation.py --from-csv"
     accuracy = classifier["test_accuracy"]
     info = dict(command=command, date=datetime.date.today().isoformat(),
-                machine=f"{platform.machine()}, {os.cpu_count()} cores", tensorflow=tf.__version__,
+                machine=machine(), tensorflow=tf.__version__,
                 seeds=", ".join(str(s) for s in range(args.seeds)), iterations=args.iterations, threads=args.threads,
-                parallel=args.parallel, n=args.n, eval_seed=args.eval_seed,
+                parallel=args.parallel, n=args.n, eval_seed=args.eval_seed, timings=os.path.relpath(args.timings, REPO),
                 classifier=os.path.relpath(classifier["checkpoint"], REPO),
                 classifier_accuracy="unknown" if accuracy is None else f"{accuracy:.2%}")
-    write_summary(lines, out / "summary.md", info, references)
+    write_summary(lines, out / "summary.md", info, references, timings)
     print(f"wrote {out / 'ablation.csv'}, {out / 'ablation.png'} and {out / 'summary.md'}")
     if failed:
         print(f"ablation: {len(failed)} runs failed: {', '.join(run.name for run in failed)}", file=sys.stderr)
