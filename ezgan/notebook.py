@@ -1,4 +1,5 @@
-"""What the notebooks in ``notebooks/`` share: setup, the quick setting, figures, showing source.
+"""What the notebooks in ``notebooks/`` share: setup, the quick setting, figures, showing source, and
+the nearest training image of a digit (notebook 7).
 
 Every notebook starts with ``notebook.setup()``. The quick setting (environment variable
 ``EZGAN_QUICK=1``, set by ``tools/run_notebooks.py --quick`` and by the tests) shrinks every
@@ -193,6 +194,30 @@ def sigmoid(logits):
 
     logits = np.asarray(logits, np.float64)
     return np.exp(-np.logaddexp(0, -logits))
+
+
+def nearest_training_images(images, training_images, chunk=100):
+    """For each image, the index of the nearest training image and the pixel distance to it.
+
+    ``images`` (n, 28, 28) or (n, 784), ``training_images`` (m, 28, 28) or (m, 784). The distance is
+    Euclidean over the 784 pixels, so a copy of a training image sits at (about) 0: notebook 7 asks
+    this of the generator's digits. Returns (index (n,), distance (n,)).
+    """
+    import numpy as np
+
+    images = np.asarray(images, np.float32).reshape(len(images), -1)
+    training_images = np.asarray(training_images, np.float32).reshape(len(training_images), -1)
+    training_norms = np.sum(training_images ** 2, axis=1)
+    index, distance = [], []
+    for start in range(0, len(images), chunk):
+        part = images[start:start + chunk]
+        # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: one matrix product per chunk, never an (n, m, 784) array.
+        squared = np.sum(part ** 2, axis=1)[:, None] + training_norms[None, :] - 2 * part @ training_images.T
+        nearest = squared.argmin(axis=1)
+        index.append(nearest)
+        # Rounding can leave the squared distance of a copy a hair below 0.
+        distance.append(np.sqrt(np.maximum(squared[np.arange(len(part)), nearest], 0)))
+    return np.concatenate(index), np.concatenate(distance)
 
 
 class IterationCallback(Hook):

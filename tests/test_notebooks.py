@@ -6,6 +6,8 @@
   no error output, a picture in each;
 * the source a committed notebook shows (``ezgan.notebook.show_source``) is the package's current
   source, so a changed module with stale notebooks fails here (fix: ``make notebooks``);
+* the text comes in pieces a beginner can read: no markdown cell over 250 words, and every
+  notebook's first cell says how long it runs ("Run time: ...");
 * the graph-building cells of notebooks 2 and 3 can be run again in the same kernel;
 * the helpers the notebooks rely on (``ezgan.diagrams``, ``ezgan.notebook``) do what they say;
 * nothing published shows a path of the machine it was made on: no notebook output or picture
@@ -35,7 +37,8 @@ from ezgan.paths import REPO
 
 v1 = tf.compat.v1
 SERIES = ["00_overview", "01_loading_mnist", "02_discriminator", "03_generator", "04_losses", "05_optimizers_and_tensorboard",
-          "06_training", "07_pretrained_model", "08_training_difficulties", "09_beyond_the_tutorial"]
+          "06_training", "07_pretrained_model", "08_training_difficulties", "09_beyond_the_tutorial",
+          "10_digits_on_demand"]
 REBUILD_TAG = "rebuild"
 
 
@@ -85,7 +88,29 @@ def test_committed_notebook_is_a_complete_full_settings_run(path):
     drawn = [output for cell in cells for output in cell.outputs if "image/png" in output.get("data", {})]
     linked = [cell for cell in nb.cells if cell.cell_type == "markdown" and "![" in cell.source]
     assert drawn or linked, f"{path.name}: no picture, neither drawn in an output nor in a markdown cell"
-    assert "What we learned" in nb.cells[-1].source
+    learned = [k for k, cell in enumerate(nb.cells) if "## What we learned" in cell.source]
+    assert learned, f"{path.name}: no \"What we learned\" section"
+    after = nb.cells[learned[-1] + 1:]   # the exercises, if any, in markdown cells of their own
+    assert not after or ("## Exercises" in after[0].source and all(cell.cell_type == "markdown" for cell in after)), \
+        f"{path.name}: \"What we learned\" is neither last nor followed by the exercises alone"
+
+
+MAX_MARKDOWN_WORDS = 250
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_no_markdown_cell_is_a_wall_of_text(path):
+    """A beginner reads a notebook a cell at a time: no markdown cell over MAX_MARKDOWN_WORDS words."""
+    walls = [f"cell {k} ({len(cell.source.split())} words)" for k, cell in enumerate(read(path).cells)
+             if cell.cell_type == "markdown" and len(cell.source.split()) > MAX_MARKDOWN_WORDS]
+    assert not walls, f"{path.name}: markdown cells over {MAX_MARKDOWN_WORDS} words (cells counted from 0): {walls}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_the_first_cell_says_how_long_the_notebook_runs(path):
+    """One phrasing for the series: "Run time: about ... at full settings, ... with `EZGAN_QUICK=1`"."""
+    first = next(cell for cell in read(path).cells if cell.cell_type == "markdown")
+    assert "Run time:" in first.source, f"{path.name}: its first markdown cell has no \"Run time:\" statement"
 
 
 def resolve(qualified_name):
@@ -172,6 +197,18 @@ def test_show_source_displays_the_module_source_with_its_name():
     assert data["text/plain"] == inspect.getsource(discriminator)
     assert metadata[notebook.SOURCE_METADATA] == {"object": "ezgan.model.discriminator", "file": "ezgan/model.py"}
     assert "ezgan/model.py" in data["text/html"]
+
+
+def test_nearest_training_images_finds_the_closest_image_and_its_pixel_distance():
+    rng = np.random.default_rng(0)
+    training = rng.random((40, 28, 28), dtype=np.float32)
+    images = np.concatenate([training[[7, 31]], rng.random((5, 28, 28), dtype=np.float32)])
+    # chunk=3 splits the seven images unevenly, as 55,000 training images and 500 digits are split in notebook 7.
+    index, distance = notebook.nearest_training_images(images, training.reshape(40, 784), chunk=3)
+    brute_force = np.linalg.norm(images.reshape(7, 1, 784).astype(np.float64) - training.reshape(1, 40, 784), axis=2)
+    assert index.tolist() == brute_force.argmin(axis=1).tolist()
+    np.testing.assert_allclose(distance, brute_force.min(axis=1), atol=1e-2)
+    assert index[:2].tolist() == [7, 31] and distance[:2].max() < 1e-2   # copies sit at (about) 0
 
 
 def test_quick_picks_the_small_number_only_under_the_quick_setting(monkeypatch):
