@@ -76,7 +76,7 @@ def setup(seed=SEED):
     matplotlib.rcParams.update({"figure.dpi": 100, "image.interpolation": "nearest"})
     print(" | ".join(f"{name} {version}" for name, version in versions.items()))
     print(f"graph mode (eager execution off: {not tf.executing_eagerly()}), seed {seed}, "
-          f"working directory: the repository root ({REPO.name}/), {os.cpu_count()} CPU cores")
+          f"working directory: the repository root, {os.cpu_count()} CPU cores")
     print(f"{QUICK_ENV}=1: quick setting, every iteration count shrunk" if QUICK
           else f"{QUICK_ENV} unset: full settings")
 
