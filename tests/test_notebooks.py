@@ -211,6 +211,13 @@ def test_nearest_training_images_finds_the_closest_image_and_its_pixel_distance(
     assert index[:2].tolist() == [7, 31] and distance[:2].max() < 1e-2   # copies sit at (about) 0
 
 
+def test_window_medians_draws_each_window_of_a_logged_series_at_its_middle_step():
+    steps = np.arange(0, 110, 10)   # 11 logged steps: two windows of 5, the last step left out
+    values = np.array([1, 9, 2, 8, 3, 100, 0, 50, 7, 6, -1])
+    middles, medians = notebook.window_medians(steps, values, size=5)
+    assert middles.tolist() == [20, 70] and medians.tolist() == [3, 7]
+
+
 def test_quick_picks_the_small_number_only_under_the_quick_setting(monkeypatch):
     monkeypatch.setattr(notebook, "QUICK", False)
     assert notebook.quick(1000, 10) == 1000
@@ -279,6 +286,17 @@ def test_committed_notebook_outputs_show_no_machine_path(path):
                 found += [f"code cell {number} (In [{cell.execution_count}]): {machine_path}"
                           for machine_path in machine_paths(text, (*MACHINE_PATHS, f"({REPO.name}/)"))]
     assert not found, f"{path.name}: machine paths in outputs (re-execute it: make notebooks): {found}"
+
+
+TENSORFLOW_START_UP_NOTES = ("absl::InitializeLog", "I0000 ", "E0000 ", "oneDNN custom operations")
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_committed_notebook_outputs_show_no_tensorflow_start_up_notes(path):
+    found = [f"code cell {number}: {note}" for number, cell in enumerate(code_cells(read(path)), 1)
+             for output in cell.outputs if output.get("name") == "stderr"
+             for note in TENSORFLOW_START_UP_NOTES if note in output.get("text", "")]
+    assert not found, f"{path.name}: TensorFlow's start-up notes in outputs (ezgan.notebook quiets them): {found}"
 
 
 def test_published_text_files_show_no_machine_path():

@@ -264,7 +264,12 @@ def test_the_model_card_is_rendered_from_the_files(tmp_path):
     card = model_card.render_model_card(tmp_path)
     assert "**Interim checkpoint: 6,000 of the 100,000 iterations" in card
     assert "Test CPU 9000, 2 cores, no GPU" in card and "TensorFlow 2.21.0" in card
-    assert "34 min 29 s (2,069 s" in card
+    assert "| wall time, the run's own clock | 34 min 29 s (2,069 s, 345 ms per iteration" in card
+    assert "# train (this run: 34 min 29 s for 6,000 iterations, by its own clock)" in card
+    assert "pace measured alone, one short run at a time on this project's otherwise idle machine, is in one table, " \
+           "`docs/ablation/timings.json` (`make timings`)" in card   # the run's clock is not the recipe's pace
+    assert "The generator and discriminator of the MNIST GAN of the O'Reilly tutorial" in card
+    assert "(model variables only, the original's layout)" in card
     assert "not resumed so far" in card
     assert "| **this checkpoint** (iteration 6,000) | 7.123 ± 0.050 | 12.500 | 0.0123 | 87.5% |" in card
     assert "| real training images (20) | 9.800 ± 0.050 | 1.500 |" in card
@@ -310,7 +315,21 @@ def test_the_card_of_a_recipe_says_how_it_differs_and_measures_it_against_the_ba
     assert "| every digit's share between 7% and 13% | 10.0% (digit 0) to 10.0% (digit 0) | yes |" in card
     assert "from iteration 1,000 to 6,000" in card and "pre-training)" not in card   # no pre-training to be after
     assert "so this is the last frame of the animation below" in card   # no moving average: the same weights
+    assert "The recipe changes the MNIST GAN of the O'Reilly tutorial" in card and "not the tutorial's." not in card
+    assert "(model variables only, no optimizer state)" in card   # the guided graph is not the tutorial's
     assert "{" not in card
+
+
+def test_the_card_of_a_recipe_with_networks_of_its_own_says_they_are_not_the_tutorials(tmp_path):
+    fake_pretrained(tmp_path, recipe=RECIPES["dcgan-d"], model=model_card.IMPROVED_MODEL)
+    assert "below; its discriminator is not the tutorial's." in model_card.render_model_card(tmp_path)
+    fake_pretrained(tmp_path, recipe=RECIPES["dcgan-recipe+ema+spread"], pretrain_steps=0,
+                    model=model_card.IMPROVED_MODEL)
+    card = model_card.render_model_card(tmp_path)
+    assert ("trained by this project with the dcgan-recipe+ema+spread recipe (`ezgan train --recipe "
+            "dcgan-recipe+ema+spread`, below; the recipes are `ezgan.lab.recipes`) on TensorFlow 2.21.0") in card
+    assert "below; its generator and discriminator are not the tutorial's." in card
+    assert "of the MNIST GAN of the O'Reilly tutorial" not in card and "the original's layout" not in card
 
 
 def test_the_training_command_names_the_recipe_and_only_flags_that_differ_from_its_defaults():
@@ -404,3 +423,10 @@ def test_the_readme_compares_the_two_bundled_models_with_their_own_evaluations()
     for row in rows:
         shares = np.array(row["digit_shares"])
         assert f"{shares.min():.1%} ({shares.argmin()}s) to {shares.max():.1%} ({shares.argmax()}s)" in readme
+
+
+@pytest.mark.parametrize("model", model_card.BUNDLED_MODELS, ids=lambda model: model.out)
+def test_a_bundled_models_card_is_its_templates_rendering(model):
+    """The committed card is what the template makes of the files beside it: after a change of the template,
+    `python tools/publish.py --card-only --out FOLDER` renders it again, no training run needed."""
+    assert model_card.render_model_card(REPO / model.out) == (REPO / model.out / model_card.MODEL_CARD).read_text()

@@ -1,8 +1,10 @@
-"""tools/time_to_quality.py without training: which milestone counts, and the pace from a timing run's clock."""
+"""tools/time_to_quality.py: which milestone counts, and the minutes priced from the one table of each recipe's pace
+alone (docs/ablation/timings.json), which it reads and never measures."""
 import json
 
 import pytest
 
+from ezgan.paths import REPO
 from tools import time_to_quality
 
 
@@ -16,17 +18,34 @@ def test_the_first_milestone_reaching_the_score_counts_else_the_best():
     assert time_to_quality.milestone_reaching(rows(4.0, 6.5, 6.0), 9) == (rows(4.0, 6.5)[1], False)
 
 
-def test_the_pace_is_measured_between_the_two_milestones():
-    # 300 pre-training steps, 200 iterations: milestones at steps 400 and 500 of the run's clock.
-    per_iteration, before = time_to_quality.pace({"500": 130.0, "400": 80.0}, 200)
-    assert per_iteration == pytest.approx(0.5)
-    assert before == pytest.approx(30.0)   # 80 s at the half-way milestone, less its 100 iterations at 0.5 s
+def test_the_minutes_are_priced_from_the_pace_table_and_a_missing_row_names_the_command_that_times_it(
+        tmp_path, capsys):
+    paces = {"tutorial": (0.5, 30.0), "dcgan-recipe+ema+spread": (0.25, 2.0), "conditional": (0.125, 1.0)}
+    timings = dict(command="make timings", machine="test machine", rows={
+        row: dict(seconds_per_iteration=per_iteration, seconds_before=before, date="2026-12-05")
+        for row, (per_iteration, before) in paces.items()})
+    (tmp_path / "timings.json").write_text(json.dumps(timings))
+    out = tmp_path / "time_to_quality.json"
+    assert time_to_quality.main(["--timings", str(tmp_path / "timings.json"), "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["machine"] == "test machine" and "make timings" in result["pace"]
+    for row in result["models"]:
+        per_iteration, before = paces[row["recipe"]]
+        assert (row["seconds_per_iteration"], row["seconds_before"]) == (per_iteration, before)
+        assert row["minutes"] == pytest.approx((before + row["iteration"] * per_iteration) / 60)
+
+    del timings["rows"]["conditional"]
+    (tmp_path / "timings.json").write_text(json.dumps(timings))
+    out.unlink()
+    assert time_to_quality.main(["--timings", str(tmp_path / "timings.json"), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "no pace measured alone for conditional" in error
+    assert "run `make timings` (python tools/ablation.py --time-only --rows conditional)" in error
+    assert not out.exists()
 
 
 def test_the_readme_shows_the_committed_timing():
     """README's time-to-quality rows are docs/time_to_quality.json's (make time-to-quality)."""
-    from ezgan.paths import REPO
-
     result = json.loads((REPO / "docs" / "time_to_quality.json").read_text())
     readme = (REPO / "README.md").read_text()
     assert {row["model"] for row in result["models"]} == {"pretrained", "pretrained/improved", "pretrained/conditional"}

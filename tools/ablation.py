@@ -4,6 +4,7 @@
     python tools/ablation.py --iterations 10000 --dry-run           the plan: every run, its state, its command
     python tools/ablation.py --iterations 10000 --rows tutorial,dcgan   only these rows (ezgan.lab.recipes.RECIPES)
     python tools/ablation.py --iterations 1000 --rows spread --add-rows   a new row joins the CSV's others
+    make timings                    (or: python tools/ablation.py --time-only)   time the rows the pace table lacks
 
 1. ``train_all``: every (row, seed) is ``ezgan train --recipe ROW --seed S --iterations N`` with a
    milestone every N/10 iterations, in RUNS/ROW-sS (RUNS: ~/.cache/ezgan/ablation/N-iterations by
@@ -18,10 +19,12 @@
    (``milestones/times.json``, written by ``ezgan train``), kept in the CSV but not compared: the
    runs shared the machine with each other and with whatever else ran;
 3. ``time_rows``: each row's pace measured alone, one short run after the other on the idle
-   machine (``tools/time_to_quality.py``'s ``time_recipe``: seconds per iteration, and seconds of
-   start-up and pre-training), kept in docs/ablation/timings.json for every budget (``--timings``;
-   ``--retime`` measures again). A row's minutes to an iteration are priced from these, so they
-   compare recipes, not machine load;
+   machine (``time_recipe``: seconds per iteration, and seconds of start-up and pre-training),
+   kept in docs/ablation/timings.json for every budget (``--timings``; ``--retime`` measures the
+   rows given again). This is the project's one table of each recipe's pace alone: a row's minutes
+   to an iteration are priced from it, so they compare recipes, not machine load, and
+   ``tools/time_to_quality.py`` reads it (``read_timings``) rather than timing anything itself.
+   ``make timings`` (``--time-only``, every named recipe by default) times the rows it lacks;
 4. ``write_csv``, ``plot_ablation``, ``write_summary``: OUT/ablation.csv (one line per milestone),
    OUT/ablation.png (quality against iterations and against minutes alone: the mean over seeds,
    the band from the lowest to the highest seed) and OUT/summary.md (each row's final mean ± std
@@ -34,10 +37,10 @@ import datetime
 import json
 import os
 import pathlib
-import platform
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 
 if not __package__:
@@ -55,9 +58,9 @@ from ezgan.runs.outputs import write_json  # noqa: E402
 from ezgan.runs.state import MILESTONES, RUN_STATE, RunState  # noqa: E402
 from ezgan.errors import CheckpointError, EzganError  # noqa: E402
 from ezgan.lab.metrics import METRICS  # noqa: E402
+from tools.machine import cpu_name  # noqa: E402
 from ezgan.paths import REPO  # noqa: E402
-from ezgan.lab.recipes import RECIPES  # noqa: E402
-from tools.time_to_quality import time_recipe  # noqa: E402
+from ezgan.lab.recipes import RECIPES, TUTORIAL, recipe_name  # noqa: E402
 
 DEFAULT_RUNS = pathlib.Path("~/.cache/ezgan/ablation")
 DEFAULT_OUT = REPO / "docs" / "ablation"
@@ -68,6 +71,12 @@ SHOWN = (("classifier_score", "classifier score (10 at most)", "linear"),
 CSV_COLUMNS = ["row", "seed", "iteration", "step", "wall_seconds", *METRICS, *(f"share_{d}" for d in range(10))]
 DEFAULT_TIMINGS = DEFAULT_OUT / "timings.json"
 TIMING_ITERATIONS = 200
+TIMINGS_COMMAND = "make timings (python tools/ablation.py --time-only [--rows ROWS] [--retime])"
+TIMING_CLOCK = (f"seconds_per_iteration: `ezgan train --recipe ROW` for {TIMING_ITERATIONS} iterations from scratch, "
+                "one run at a time on the otherwise idle machine (TensorFlow's own thread count), by the run's own "
+                "clock (milestones/times.json) between its half-way and last milestones, summaries and the half-way "
+                "checkpoint included; seconds_before: that clock at the half-way milestone less its iterations at "
+                "that pace (start-up and pre-training), at least 0")
 ONE_THREAD = dict(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
 
 
@@ -108,13 +117,18 @@ class Run:
         return [sys.executable, "-m", "ezgan", *self.arguments(threads)]
 
 
-def plan(rows, seeds, iterations, runs_dir):
-    """Every run, seed by seed (so that a stopped ablation has every row for its first seeds)."""
+def check_rows(rows):
+    """EzganError unless ``rows`` are one or more names of ``RECIPES``."""
     if not rows:
         raise EzganError("no rows given")
     unknown = [row for row in rows if row not in RECIPES]
     if unknown:
         raise EzganError(f"no recipe named {', '.join(unknown)}; the rows are {', '.join(RECIPES)}")
+
+
+def plan(rows, seeds, iterations, runs_dir):
+    """Every run, seed by seed (so that a stopped ablation has every row for its first seeds)."""
+    check_rows(rows)
     if iterations < MILESTONES_PER_RUN or iterations % MILESTONES_PER_RUN:
         raise EzganError(f"--iterations must be a positive multiple of {MILESTONES_PER_RUN} (a milestone every tenth), "
                          f"got {iterations}")
@@ -229,21 +243,68 @@ def score_runs(runs, n=2000, seed=0, classifier=None, echo=print):
 
 # 3. Each row's pace, alone ------------------------------------------------------------------------------------
 
-def time_rows(rows, path, iterations=TIMING_ITERATIONS, retime=False, echo=print):
-    """{row: {seconds_per_iteration, seconds_before}} from the timings file ``path``, timing the rows it lacks (all with
-    ``retime``) one after the other, each in a fresh process on the whole machine; the file is rewritten."""
+def pace(times, iterations):
+    """(seconds per iteration, seconds before the iterations) from a timing run's milestones/times.json.
+
+    ``times`` maps the global step of each of its two milestones (half-way, end) to the run's clock.
+    """
+    (half_step, half), (end_step, end) = sorted((int(step), seconds) for step, seconds in times.items())
+    per_iteration = (end - half) / (end_step - half_step)
+    return per_iteration, half - per_iteration * iterations / 2
+
+
+def time_recipe(recipe, iterations, seed=0):
+    """(seconds per iteration, seconds of start-up and pre-training) of ``recipe`` trained here, in a fresh process."""
+    with tempfile.TemporaryDirectory() as folder:
+        named = [] if recipe == TUTORIAL else ["--recipe", recipe_name(recipe)]
+        command = [sys.executable, "-m", "ezgan", "train", *named, "--seed", str(seed), "--iterations", str(iterations),
+                   "--milestone-every", str(iterations // 2), "--checkpoint-every", str(iterations // 2),
+                   "--checkpoint-dir", f"{folder}/run", "--logdir", f"{folder}/tensorboard"]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        times = json.loads(pathlib.Path(folder, "run", "milestones", "times.json").read_text())
+    return pace(times, iterations)
+
+
+def read_rows(path):
+    """{row: {seconds_per_iteration, seconds_before, date}} of the timings file ``path`` ({} before there is one)."""
     path = pathlib.Path(path)
-    timings = {} if retime or not path.exists() else json.loads(path.read_text())["rows"]
-    for row in rows:
-        if row not in timings:
-            echo(f"timing {row} alone ({iterations} iterations)")
-            per_iteration, before = time_recipe(RECIPES[row], iterations)
-            timings[row] = dict(seconds_per_iteration=per_iteration, seconds_before=max(before, 0.0),
-                                date=datetime.date.today().isoformat())
-            write_json(path, dict(command=f"python tools/ablation.py --iterations 1000 --time-only --rows ROWS "
-                                          f"(or any ablation command: it times the rows this file lacks), "
-                                          f"{iterations} iterations a row", machine=machine(), rows=timings))
+    return json.loads(path.read_text())["rows"] if path.exists() else {}
+
+
+def rows_to_time(rows, path, retime=False):
+    """The rows of ``rows`` that ``time_rows`` times: those the timings file lacks, all of them with ``retime``."""
+    timings = read_rows(path)
+    return [row for row in rows if retime or row not in timings]
+
+
+def time_rows(rows, path, iterations=TIMING_ITERATIONS, retime=False, echo=print):
+    """{row: {seconds_per_iteration, seconds_before, date}} of the timings file ``path``, after timing
+    ``rows_to_time`` one after the other, each in a fresh process on the whole machine; the file is rewritten after
+    each, its other rows kept."""
+    path = pathlib.Path(path)
+    timings = read_rows(path)
+    for row in rows_to_time(rows, path, retime):
+        echo(f"timing {row} alone ({iterations} iterations)")
+        per_iteration, before = time_recipe(RECIPES[row], iterations)
+        timings[row] = dict(seconds_per_iteration=per_iteration, seconds_before=max(before, 0.0),
+                            date=datetime.date.today().isoformat())
+        write_json(path, dict(command=f"{TIMINGS_COMMAND}; any ablation command also times the rows it scores "
+                                      f"that this file lacks", measured=TIMING_CLOCK, machine=machine(),
+                              rows=timings))
     return timings
+
+
+def read_timings(rows, path=DEFAULT_TIMINGS):
+    """The timings file, its rows cut to ``rows``, timing nothing; EzganError naming the command that times the rows
+    it lacks."""
+    path = pathlib.Path(path)
+    table = json.loads(path.read_text()) if path.exists() else dict(rows={})   # whole: its machine is shown too
+    missing = [row for row in rows if row not in table["rows"]]
+    if missing:
+        raise EzganError(f"{os.path.relpath(path, REPO)} has no pace measured alone for {', '.join(missing)}: "
+                         f"run `make timings` (python tools/ablation.py --time-only --rows "
+                         f"{','.join(missing)}), about a minute a row on the otherwise idle machine")
+    return dict(table, rows={row: table["rows"][row] for row in rows})
 
 
 def minutes_alone(timing, iteration):
@@ -252,7 +313,7 @@ def minutes_alone(timing, iteration):
 
 
 def machine():
-    return f"{platform.machine()}, {os.cpu_count()} cores"
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 # 4. The CSV, the plot, the summary ---------------------------------------------------------------------------
@@ -423,8 +484,9 @@ def write_summary(lines, path, info, references=None, timings=None):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--iterations", type=int, required=True,
-                        help=f"each run's budget in main-loop iterations (a multiple of {MILESTONES_PER_RUN})")
+    parser.add_argument("--iterations", type=int,
+                        help=f"each run's budget in main-loop iterations (a multiple of {MILESTONES_PER_RUN}); "
+                             f"needed unless --time-only")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. SEEDS-1, the same for every row")
     parser.add_argument("--rows", default=",".join(RECIPES), help="comma-separated named recipes (ezgan.lab.recipes.RECIPES)")
     parser.add_argument("--runs", default=str(DEFAULT_RUNS),
@@ -443,13 +505,17 @@ def parse_args(argv=None):
                         help="train and score nothing: draw ablation.png and summary.md again from OUT/ablation.csv "
                              "(the references are scored again)")
     parser.add_argument("--time-only", action="store_true",
-                        help="train and score nothing: time each of --rows alone into the timings file")
+                        help="train and score nothing: time each of --rows the timings file lacks alone into it "
+                             "(make timings)")
     parser.add_argument("--retime", action="store_true",
-                        help="measure every row's pace alone again, not only the rows the timings file lacks")
+                        help="measure the pace alone of every row given again, not only of those the timings file "
+                             "lacks")
     parser.add_argument("--timings", default=str(DEFAULT_TIMINGS),
                         help="each row's pace measured alone (JSON), shared by every budget")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     args = parser.parse_args(argv)
+    if args.iterations is None and not args.time_only:
+        parser.error("--iterations is needed, except with --time-only")
     for name in ("seeds", "parallel", "n"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be positive")
@@ -460,13 +526,21 @@ def main(argv=None):
     args = parse_args(argv)
     rows = [row.strip() for row in args.rows.split(",") if row.strip()]
     try:
-        runs = plan(rows, range(args.seeds), args.iterations, runs_folder(args.runs, args.iterations))
+        if args.time_only:
+            check_rows(rows)
+        else:
+            runs = plan(rows, range(args.seeds), args.iterations, runs_folder(args.runs, args.iterations))
     except EzganError as error:
         print(f"ablation: error: {error}", file=sys.stderr)
         return 2
+    if args.time_only and args.dry_run:
+        untimed = rows_to_time(rows, args.timings, args.retime)
+        print(f"would time alone, {TIMING_ITERATIONS} iterations each, into {args.timings}: "
+              f"{', '.join(untimed) or 'nothing'}")
+        return 0
     if args.time_only:
         time_rows(rows, args.timings, retime=args.retime)
-        print(f"wrote {args.timings}")
+        print(f"{args.timings} holds the pace alone of all {len(rows)} rows given")
         return 0
     if not args.from_csv:
         print(describe_plan(runs, args.parallel, args.threads, args.n, args.eval_seed, args.out), flush=True)

@@ -21,12 +21,15 @@ import itertools
 import json
 import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+if not __package__:
+    # Run as a script: the checkout's root first on the path, so that tools/ imports as a package.
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from ezgan.tfsetup import session_config, tensorflow
 
@@ -38,6 +41,7 @@ from ezgan.hparams import SUMMARY_EVERY  # noqa: E402
 from ezgan.mnist import read_data_sets  # noqa: E402
 from ezgan.sample import Sampler  # noqa: E402
 from ezgan.train import literal_iteration, log_summary, real_batch, step_noise  # noqa: E402
+from tools.machine import cpu_name  # noqa: E402
 
 v1 = tf.compat.v1
 THIS_FILE = pathlib.Path(__file__).resolve()   # the one-thread processes run this file with --one-thread-only
@@ -350,14 +354,6 @@ def training_peak_memory(iterations):
         if status:
             raise RuntimeError(f"ezgan train failed:\n{child.stderr.read().decode()[-2000:]}")
     return usage.ru_maxrss * 1024
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as info:
-            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def spread(values, scale=1.0, digits=1):

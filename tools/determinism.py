@@ -15,12 +15,15 @@ import argparse
 import datetime
 import os
 import pathlib
-import platform
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+if not __package__:
+    # Run as a script: the checkout's root first on the path, so that tools/ imports as a package.
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from ezgan.tfsetup import tensorflow
 
@@ -29,45 +32,41 @@ tf = tensorflow()
 from ezgan.paths import REPO  # noqa: E402
 from ezgan.runs.checkpoints import resolve_checkpoint  # noqa: E402
 from ezgan.runs.outputs import atomic_output  # noqa: E402
+from tools.machine import cpu_name  # noqa: E402
 
 DEFAULT_OUT = REPO / "docs" / "determinism.md"
-# (name, TF threads, environment, the earlier setting it should repeat exactly, if any).
+# (name, TF threads, environment, more ezgan train flags, the earlier setting it should repeat exactly, if any).
 SETTINGS = [
-    ("one thread", 1, {}, None),
-    ("one thread, again", 1, {}, "one thread"),
-    ("one thread, beside another run", 1, {}, "one thread"),
-    ("two threads", 2, {}, None),
-    ("two threads, again", 2, {}, "two threads"),
-    ("TensorFlow's own thread count", 0, {}, None),
-    ("one thread, oneDNN off", 1, {"TF_ENABLE_ONEDNN_OPTS": "0"}, None),
-    ("one thread, oneDNN off, again", 1, {"TF_ENABLE_ONEDNN_OPTS": "0"}, "one thread, oneDNN off"),
+    ("one thread", 1, {}, [], None),
+    ("one thread, again", 1, {}, [], "one thread"),
+    ("one thread, beside another run", 1, {}, [], "one thread"),
+    # Saving a milestone every 10 iterations, and a run twice as long stopped at the same step: neither may change
+    # what training computes (the 1,000-iteration ablation saved every 100, the longer runs every 500 or 1,000).
+    ("one thread, a milestone every 10 iterations", 1, {}, ["--milestone-every", "10"], "one thread"),
+    ("two threads", 2, {}, [], None),
+    ("two threads, again", 2, {}, [], "two threads"),
+    ("TensorFlow's own thread count", 0, {}, [], None),
+    ("one thread, oneDNN off", 1, {"TF_ENABLE_ONEDNN_OPTS": "0"}, [], None),
+    ("one thread, oneDNN off, again", 1, {"TF_ENABLE_ONEDNN_OPTS": "0"}, [], "one thread, oneDNN off"),
 ]
 
 
-def cpu_name():
-    """The CPU's model name (/proc/cpuinfo), else the machine type."""
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
-
-
-def train_command(recipe, iterations, threads, folder):
-    """``recipe``: a recipe's name, with more ``ezgan train`` flags after it if need be ("tutorial --literal")."""
+def train_command(recipe, iterations, threads, folder, setting_flags=()):
+    """``recipe``: a recipe's name, with more ``ezgan train`` flags after it if need be ("tutorial --literal");
+    ``setting_flags`` replace the defaults they name (a milestone and a checkpoint at the last iteration only)."""
     name, *flags = recipe.split()
+    defaults = {"--checkpoint-every": str(iterations), "--milestone-every": str(iterations)}
+    defaults.update(zip(setting_flags[::2], setting_flags[1::2]))
     return [sys.executable, "-m", "ezgan", "train", "--recipe", name, *flags, "--seed", "0", "--iterations",
             str(iterations), "--threads", str(threads), "--checkpoint-dir", str(folder), "--logdir", str(folder / "tb"),
-            "--checkpoint-every", str(iterations), "--milestone-every", str(iterations)]
+            *(item for pair in defaults.items() for item in pair)]
 
 
-def start(recipe, iterations, threads, extra_env, folder):
+def start(recipe, iterations, threads, extra_env, setting_flags, folder):
     environment = {**os.environ, **extra_env}
     if threads:
         environment["OMP_NUM_THREADS"] = str(threads)
-    return subprocess.Popen(train_command(recipe, iterations, threads, folder), env=environment,
+    return subprocess.Popen(train_command(recipe, iterations, threads, folder, setting_flags), env=environment,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -93,21 +92,22 @@ def largest_difference(weights, reference):
 def compare(recipe, iterations, root):
     """[(setting, largest difference from the first setting's run, from the run it should repeat or None)]."""
     runs = {}
-    for index, (name, threads, extra_env, _) in enumerate(SETTINGS):
+    for index, (name, threads, extra_env, flags, _) in enumerate(SETTINGS):
         folder = root / f"{recipe.replace(' ', '')}-{index}"
         if name.endswith("beside another run"):
             # A second, identical run at the same time: the ablation's way of training (tools/ablation.py).
-            neighbour = start(recipe, iterations, threads, extra_env, folder.with_name(f"{folder.name}-neighbour"))
-            process = start(recipe, iterations, threads, extra_env, folder)
+            neighbour = start(recipe, iterations, threads, extra_env, flags,
+                              folder.with_name(f"{folder.name}-neighbour"))
+            process = start(recipe, iterations, threads, extra_env, flags, folder)
             finish(neighbour)
         else:
-            process = start(recipe, iterations, threads, extra_env, folder)
+            process = start(recipe, iterations, threads, extra_env, flags, folder)
         finish(process)
         runs[name] = model_weights(folder)
     reference = runs[SETTINGS[0][0]]
     rows = [(name, largest_difference(runs[name], reference),
              None if repeats is None else largest_difference(runs[name], runs[repeats]))
-            for name, _, _, repeats in SETTINGS[1:]]
+            for name, _, _, _, repeats in SETTINGS[1:]]
     for name, difference, repeated in rows:
         print(f"  {recipe}, {name}: {difference:.3g} from one thread"
               + ("" if repeated is None else f", {repeated:.3g} from its first run"), flush=True)
@@ -135,7 +135,11 @@ def report(results, iterations, command):
     differing = sorted({name for name, difference, repeated in rows if repeated is None and difference != 0})
     lines += ["", f"Of {len(repeats)} repeated runs, {sum(r == 0 for r in repeats)} gave the same bytes as the run "
                   f"they repeat. Settings that changed the result from the one-thread run's: "
-                  f"{', '.join(differing) or 'none'}."]
+                  f"{', '.join(differing) or 'none'}.", "",
+              "All of these ran on one machine, one after another, from one checkout. A number measured on another "
+              "machine, with another thread count or at another commit need not repeat here: oneDNN chooses its "
+              "kernels by the CPU's instruction set, so another CPU rounds differently, and a GAN's training "
+              "amplifies the difference. `docs/recipe_search.md` describes one such case."]
     return "\n".join(lines) + "\n"
 
 

@@ -22,6 +22,7 @@ from ezgan.paths import pretrained_dir
 from ezgan.runs.outputs import atomic_output
 from ezgan.runs.state import RunState
 from ezgan.tfsetup import tensorflow
+from tools.machine import cpu_name
 
 tf = tensorflow()
 TEMPLATES = pathlib.Path(__file__).resolve().parent / "templates"
@@ -57,15 +58,7 @@ class ModelCardError(EzganError):
 
 def machine():
     """CPU model, core and GPU count and system of this machine, the CPU from /proc/cpuinfo where there is one."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return dict(cpu=cpu, cores=os.cpu_count(), gpus=len(tf.config.list_physical_devices("GPU")),
+    return dict(cpu=cpu_name(), cores=os.cpu_count(), gpus=len(tf.config.list_physical_devices("GPU")),
                 system=f"{platform.system()} {platform.release()}")
 
 
@@ -122,6 +115,12 @@ def duration(seconds):
     return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
 
 
+def replaced_networks(recipe):
+    """Which of "generator" and "discriminator" the recipe replaces by a network other than the tutorial's."""
+    return [network for network in ("generator", "discriminator")
+            if getattr(recipe, network) != getattr(TUTORIAL, network)]
+
+
 def reference_row(rows, start):
     """The row of ``rows`` whose name starts with ``start`` (reference rows carry their n in their names)."""
     return next((row for name, row in rows.items() if name.startswith(start)), None)
@@ -174,7 +173,8 @@ def render_model_card(folder=None, templates=TEMPLATES):
     rows = list(evaluation["rows"].items())   # the checkpoint's own row first, then the reference rows
     return card_environment(templates).get_template(CARD_TEMPLATE).render(
         recipe=recipe, recipe_name=None if recipe == TUTORIAL else published_recipe_name(recipe),
-        recipe_notes=recipe.card_notes(), state=state, target=info["target_iterations"], info=info, shown=shown,
+        recipe_notes=recipe.card_notes(), replaced_networks=replaced_networks(recipe), state=state,
+        target=info["target_iterations"], info=info, shown=shown,
         command=train_command(info["run"], started, extra_flags),
         resume=resume_command(info["run"], info["target_iterations"], extra_flags),
         republish=publish_command(info["run"], shown, info["tensorboard"]["path"]),

@@ -3,16 +3,16 @@
     python tools/time_to_quality.py            (or: make time-to-quality; --help for the settings)
 
 The quality comes from each model's quality curve (``pretrained/quality_curve.json``,
-``pretrained/improved/quality_curve.json``: the classifier score at every milestone of the run that
-trained it); the time from this machine, now. The runs behind the curves trained for hours, each
-while other work shared the machine, and the tutorial's ran on a faster CPU, so their own clocks
-cannot be compared. Here each recipe trains ``--iterations`` iterations from scratch, one after the
-other on the whole machine, with a milestone half-way: the seconds between the two milestones,
-per iteration, and the seconds before the first one, less its iterations (start-up and
-pre-training), price the iterations each curve needed.
+``pretrained/improved/quality_curve.json``, ...: the classifier score at every milestone of the run
+that trained it); the time from each recipe's pace measured alone, the project's one table of it,
+docs/ablation/timings.json (``make timings``, ``tools/ablation.py``'s ``time_rows``). The runs behind
+the curves trained for hours, each while other work shared the machine, and the tutorial's ran on a
+faster CPU, so their own clocks cannot be compared; this command times nothing itself. A recipe the
+table lacks is an error naming the command that times it.
 
 For each model: the first milestone whose classifier score reaches ``--score`` (9 by default) and
-the minutes to get there; a model that never reaches it gets its best milestone instead. Writes
+the minutes to get there at its recipe's pace (its seconds before the first iteration, then its
+seconds per iteration); a model that never reaches it gets its best milestone instead. Writes
 ``docs/time_to_quality.json`` and prints a Markdown table (README's "Time to quality").
 """
 import argparse
@@ -20,19 +20,23 @@ import datetime
 import json
 import os
 import pathlib
-import platform
-import subprocess
 import sys
-import tempfile
 
-from ezgan.tfsetup import tensorflow
+if not __package__:
+    # Run as a script (make time-to-quality): the checkout's root first on the path, so that tools/ imports as a
+    # package.
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from ezgan.tfsetup import tensorflow  # noqa: E402
 
 tensorflow()   # quietly, before ezgan.lab.recipes imports it
 
+from ezgan.errors import EzganError  # noqa: E402
 from ezgan.paths import REPO  # noqa: E402
-from ezgan.lab.recipes import TUTORIAL, recipe_name, run_recipe  # noqa: E402
+from ezgan.lab.recipes import recipe_name, run_recipe  # noqa: E402
 from ezgan.runs.outputs import write_json  # noqa: E402
 from ezgan.runs.state import RunState  # noqa: E402
+from tools.ablation import DEFAULT_TIMINGS, minutes_alone, read_timings  # noqa: E402
 
 MODELS = ("pretrained", "pretrained/improved", "pretrained/conditional")
 DEFAULT_OUT = REPO / "docs" / "time_to_quality.json"
@@ -46,39 +50,21 @@ def milestone_reaching(rows, score):
     return max(rows, key=lambda row: row["classifier_score"]), False
 
 
-def pace(times, iterations):
-    """(seconds per iteration, seconds before the iterations) from a timing run's milestones/times.json.
-
-    ``times`` maps the global step of each of its two milestones (half-way, end) to the run's clock.
-    """
-    (half_step, half), (end_step, end) = sorted((int(step), seconds) for step, seconds in times.items())
-    per_iteration = (end - half) / (end_step - half_step)
-    return per_iteration, half - per_iteration * iterations / 2
+def model_recipe(folder):
+    """The name of the recipe that trained the model in ``folder`` (a path relative to the checkout)."""
+    return recipe_name(run_recipe(RunState.read(REPO / folder)))
 
 
-def time_recipe(recipe, iterations, seed=0):
-    """(seconds per iteration, seconds of start-up and pre-training) of ``recipe`` trained here, in a fresh process."""
-    with tempfile.TemporaryDirectory() as folder:
-        named = [] if recipe == TUTORIAL else ["--recipe", recipe_name(recipe)]
-        command = [sys.executable, "-m", "ezgan", "train", *named, "--seed", str(seed), "--iterations", str(iterations),
-                   "--milestone-every", str(iterations // 2), "--checkpoint-every", str(iterations // 2),
-                   "--checkpoint-dir", f"{folder}/run", "--logdir", f"{folder}/tensorboard"]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        times = json.loads(pathlib.Path(folder, "run", "milestones", "times.json").read_text())
-    return pace(times, iterations)
-
-
-def model_row(folder, score, seconds_per_iteration, seconds_before):
-    """What one model's curve and this machine's pace say: the milestone and the minutes to it."""
-    folder = REPO / folder
-    recipe = run_recipe(RunState.read(folder))
-    curve = json.loads((folder / "quality_curve.json").read_text())
+def model_row(folder, score, timing):
+    """What one model's curve and its recipe's pace alone (a row of the timings table) say: the milestone and the
+    minutes to it."""
+    curve = json.loads((REPO / folder / "quality_curve.json").read_text())
     row, reached = milestone_reaching(curve["rows"], score)
-    return dict(model=str(folder.relative_to(REPO)), recipe=recipe_name(recipe), reached=reached,
+    return dict(model=folder, recipe=model_recipe(folder), reached=reached,
                 iteration=row["iteration"], classifier_score=row["classifier_score"],
                 best_score=max(r["classifier_score"] for r in curve["rows"]),
-                seconds_per_iteration=seconds_per_iteration, seconds_before=seconds_before,
-                minutes=(seconds_before + row["iteration"] * seconds_per_iteration) / 60)
+                seconds_per_iteration=timing["seconds_per_iteration"], seconds_before=timing["seconds_before"],
+                timed=timing["date"], minutes=minutes_alone(timing, row["iteration"]))
 
 
 def table(result):
@@ -96,22 +82,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--score", type=float, default=9.0, help="the classifier score to reach")
-    parser.add_argument("--iterations", type=int, default=200,
-                        help="iterations of each timing run (an even number; a milestone half-way)")
+    parser.add_argument("--timings", default=str(DEFAULT_TIMINGS), help="each recipe's pace measured alone (JSON)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="JSON file for the result")
     args = parser.parse_args(argv)
-    if args.iterations < 2 or args.iterations % 2:
-        parser.error(f"--iterations must be an even number of at least 2, got {args.iterations}")
-    models = []
-    for folder in MODELS:
-        recipe = run_recipe(RunState.read(REPO / folder))
-        print(f"timing {args.iterations} iterations of the {recipe_name(recipe)} recipe ...", flush=True)
-        models.append(model_row(folder, args.score, *time_recipe(recipe, args.iterations)))
-    result = dict(command=f"make time-to-quality (python tools/time_to_quality.py --score {args.score:g} "
-                          f"--iterations {args.iterations})",
-                  date=datetime.date.today().isoformat(),
-                  machine=f"{platform.machine()}, {os.cpu_count()} cores", score=args.score,
-                  iterations=args.iterations, models=models)
+    recipes = {folder: model_recipe(folder) for folder in MODELS}
+    try:
+        timings = read_timings(list(recipes.values()), args.timings)
+    except EzganError as error:
+        print(f"time-to-quality: error: {error}", file=sys.stderr)
+        return 2
+    result = dict(command=f"make time-to-quality (python tools/time_to_quality.py --score {args.score:g})",
+                  date=datetime.date.today().isoformat(), score=args.score,
+                  pace=f"{os.path.relpath(args.timings, REPO)} (make timings), each recipe's pace measured alone",
+                  machine=timings["machine"],
+                  models=[model_row(folder, args.score, timings["rows"][name]) for folder, name in recipes.items()])
     out = pathlib.Path(args.out)
     write_json(out, result)
     print(table(result))

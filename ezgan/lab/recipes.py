@@ -18,10 +18,11 @@ gives it ``ezgan.graph.build_graph``'s own graph. A ``Recipe`` says what to chan
   Salimans et al. 2016; generated images keep label 0 and G's target stays 1);
 * ``beta1``: Adam's beta1 for all three optimizers (0.5 as in DCGAN, Radford et al. 2015);
 * ``one_d_optimizer``: one Adam on the sum of D's two losses instead of the tutorial's two, one
-  per loss. Adam scales each optimizer's steps to the size of its own gradients, so the tutorial's
-  two push D's overall level up and down by about the same amount whatever the two losses are, and
-  nothing pulls it back when it drifts (to calling everything fake: notebooks 5, 7 and 9). One
-  optimizer steps in proportion to each error;
+  per loss. Adam scales each optimizer's steps to the size of its own gradients, and on D's last
+  layer the two losses' gradients have opposite signs, so the tutorial's two push that layer by
+  about the same amount both ways whatever the two losses are. Trained on from the bundled
+  checkpoint, its inverted D stayed inverted with two optimizers and was put right with one
+  (notebook 9, section 3);
 * ``leaky_relu``: the discriminator with leaky ReLUs (slope 0.2), same variables as the tutorial's;
 * ``minibatch_stddev``: the discriminator also sees how varied its batch is (``minibatch_stddev``),
   so that a generator drawing one kind of digit over and over gives itself away;
@@ -87,8 +88,8 @@ class Recipe:
         False, lambda v: "one D optimizer" if v else "two D optimizers",
         lambda v: "**One Adam optimizer for D, on the sum of its two losses** (the tutorial's: one on the loss on "
                   "real images, one on the loss on generated images). Each of the tutorial's two takes steps of about "
-                  "its learning rate whatever its loss, so nothing pulls D's overall level back when it drifts "
-                  "(notebook 9)." if v else
+                  "its learning rate whatever its loss; trained on from the tutorial's bundled model, its inverted "
+                  "discriminator stayed inverted with two and was put right with one (notebook 9)." if v else
                   "**Two Adam optimizers for D**, one per loss, as the tutorial's.")
     leaky_relu: bool = field(
         False, lambda v: "leaky-ReLU D" if v else "ReLU D",
@@ -248,9 +249,9 @@ RECIPES = {
     # Added after the first two seeds: guided led every row and the DCGAN generator's iterations were
     # the cheapest (a fifth of the tutorial generator's time), and guided+dcgan+ema collapsed on seed 0.
     "guided+dcgan": Recipe(**GUIDED, generator="dcgan"),
-    # Added after the rows above, from what their curves and longer single runs showed: the tutorial's two D
-    # optimizers leave D's overall level adrift (one-d), digit shares drift towards 3s (spread), and only a
-    # DCGAN discriminator let a generator keep improving past a score of about 4.5 (dcgan-d, dcgan-recipe).
+    # Added after the rows above, from what their curves and longer single runs suggested: the bundled run's D
+    # ended inverted under the tutorial's two optimizers (one-d), digit shares drifted towards 3s (spread), and in
+    # single seed-0 runs only a DCGAN discriminator took a generator past a score of about 4.5 (dcgan-d, dcgan-recipe).
     "one-d": Recipe(one_d_optimizer=True),
     "spread": Recipe(minibatch_stddev=True),
     "no-pretraining": Recipe(pretrain=False),
