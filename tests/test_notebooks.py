@@ -288,6 +288,14 @@ def test_committed_notebook_outputs_show_no_machine_path(path):
     assert not found, f"{path.name}: machine paths in outputs (re-execute it: make notebooks): {found}"
 
 
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_notebook_text_names_no_folder_of_a_machine(path):
+    """A reader's own folders in example commands are relative ones (``my-conditional``), not /tmp/ or a home."""
+    found = [f"cell {number}: {machine_path}" for number, cell in enumerate(read(path).cells)
+             if cell.cell_type == "markdown" for machine_path in machine_paths(cell.source, ("/tmp/", *ABSOLUTE_MACHINE_PATHS))]
+    assert not found, f"{path.name}: machine folders in its text: {found}"
+
+
 TENSORFLOW_START_UP_NOTES = ("absl::InitializeLog", "I0000 ", "E0000 ", "oneDNN custom operations")
 
 

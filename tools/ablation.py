@@ -265,15 +265,14 @@ def time_recipe(recipe, iterations, seed=0):
     return pace(times, iterations)
 
 
-def read_rows(path):
-    """{row: {seconds_per_iteration, seconds_before, date}} of the timings file ``path`` ({} before there is one)."""
+def read_table(path):
+    """The timings file ``path``, whole (its command, clock, machine and rows); no rows before there is one."""
     path = pathlib.Path(path)
-    return json.loads(path.read_text())["rows"] if path.exists() else {}
+    return json.loads(path.read_text()) if path.exists() else dict(rows={})
 
 
-def rows_to_time(rows, path, retime=False):
-    """The rows of ``rows`` that ``time_rows`` times: those the timings file lacks, all of them with ``retime``."""
-    timings = read_rows(path)
+def rows_to_time(rows, timings, retime=False):
+    """The rows of ``rows`` that ``time_rows`` times: those ``timings`` (a table's rows) lacks, all with ``retime``."""
     return [row for row in rows if retime or row not in timings]
 
 
@@ -282,8 +281,8 @@ def time_rows(rows, path, iterations=TIMING_ITERATIONS, retime=False, echo=print
     ``rows_to_time`` one after the other, each in a fresh process on the whole machine; the file is rewritten after
     each, its other rows kept."""
     path = pathlib.Path(path)
-    timings = read_rows(path)
-    for row in rows_to_time(rows, path, retime):
+    timings = read_table(path)["rows"]
+    for row in rows_to_time(rows, timings, retime):
         echo(f"timing {row} alone ({iterations} iterations)")
         per_iteration, before = time_recipe(RECIPES[row], iterations)
         timings[row] = dict(seconds_per_iteration=per_iteration, seconds_before=max(before, 0.0),
@@ -297,9 +296,8 @@ def time_rows(rows, path, iterations=TIMING_ITERATIONS, retime=False, echo=print
 def read_timings(rows, path=DEFAULT_TIMINGS):
     """The timings file, its rows cut to ``rows``, timing nothing; EzganError naming the command that times the rows
     it lacks."""
-    path = pathlib.Path(path)
-    table = json.loads(path.read_text()) if path.exists() else dict(rows={})   # whole: its machine is shown too
-    missing = [row for row in rows if row not in table["rows"]]
+    table = read_table(path)   # whole: its machine is shown too
+    missing = rows_to_time(rows, table["rows"])
     if missing:
         raise EzganError(f"{os.path.relpath(path, REPO)} has no pace measured alone for {', '.join(missing)}: "
                          f"run `make timings` (python tools/ablation.py --time-only --rows "
@@ -534,7 +532,7 @@ def main(argv=None):
         print(f"ablation: error: {error}", file=sys.stderr)
         return 2
     if args.time_only and args.dry_run:
-        untimed = rows_to_time(rows, args.timings, args.retime)
+        untimed = rows_to_time(rows, read_table(args.timings)["rows"], args.retime)
         print(f"would time alone, {TIMING_ITERATIONS} iterations each, into {args.timings}: "
               f"{', '.join(untimed) or 'nothing'}")
         return 0
