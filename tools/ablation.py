@@ -17,7 +17,8 @@
    digits from noise seed 0, the same noise for every checkpoint), the scores cached beside the
    run (scores-nN-seedS.json); the wall time of each milestone is the run's own training time
    (``milestones/times.json``, written by ``ezgan train``), kept in the CSV but not compared: the
-   runs shared the machine with each other and with whatever else ran;
+   runs shared the machine with each other and with whatever else ran; beside them, each loss's
+   median since the previous milestone, from the run's TensorBoard events (``loss_medians``);
 3. ``time_rows``: each row's pace measured alone, one short run after the other on the idle
    machine (``time_recipe``: seconds per iteration, and seconds of start-up and pre-training),
    kept in docs/ablation/timings.json for every budget (``--timings``; ``--retime`` measures the
@@ -28,7 +29,8 @@
 4. ``write_csv``, ``plot_ablation``, ``write_summary``: OUT/ablation.csv (one line per milestone),
    OUT/ablation.png (quality against iterations and against minutes alone: the mean over seeds,
    the band from the lowest to the highest seed) and OUT/summary.md (each row's final mean ± std
-   over seeds, its minutes alone, the command and budget that made it). OUT: docs/ablation.
+   over seeds and each seed's score, its minutes alone, the command and budget that made it). OUT:
+   docs/ablation (docs/ablation/5000-iterations for the longer rows).
 """
 import argparse
 import csv
@@ -58,6 +60,7 @@ from ezgan.runs.outputs import write_json  # noqa: E402
 from ezgan.runs.state import MILESTONES, RUN_STATE, RunState  # noqa: E402
 from ezgan.errors import CheckpointError, EzganError  # noqa: E402
 from ezgan.lab.metrics import METRICS  # noqa: E402
+from tools.events import EventsError, event_files, read_events  # noqa: E402
 from tools.machine import cpu_name  # noqa: E402
 from ezgan.paths import REPO  # noqa: E402
 from ezgan.lab.recipes import RECIPES, TUTORIAL, recipe_name  # noqa: E402
@@ -68,7 +71,12 @@ MILESTONES_PER_RUN = 10
 SHOWN = (("classifier_score", "classifier score (10 at most)", "linear"),
          ("frechet_distance", "Fréchet distance to the test set", "log"),
          ("digit_kl", "KL(digit shares || uniform)", "linear"))
-CSV_COLUMNS = ["row", "seed", "iteration", "step", "wall_seconds", *METRICS, *(f"share_{d}" for d in range(10))]
+# Each loss's median over the logged steps since the previous milestone (the run's TensorBoard scalars): whether D
+# won a run (G's loss high, D's near 0) is in the CSV beside its scores.
+LOSSES = {"g_loss": "Generator_loss", "d_loss_real": "Discriminator_loss_real",
+          "d_loss_fake": "Discriminator_loss_fake"}
+CSV_COLUMNS = ["row", "seed", "iteration", "step", "wall_seconds", *METRICS, *(f"share_{d}" for d in range(10)),
+               *LOSSES]
 DEFAULT_TIMINGS = DEFAULT_OUT / "timings.json"
 TIMING_ITERATIONS = 200
 TIMINGS_COMMAND = "make timings (python tools/ablation.py --time-only [--rows ROWS] [--retime])"
@@ -197,6 +205,29 @@ def train_all(runs, parallel=2, threads=1, poll_seconds=2.0, echo=print):
 
 # 2. Scores -----------------------------------------------------------------------------------------------
 
+def loss_medians(logdir, steps):
+    """{step: {loss: median}} for each of ``steps`` (milestones' global steps): each of LOSSES over the logged steps
+    after the previous milestone, up to this one ({} for a step with none, or a run without events)."""
+    try:
+        files = event_files(logdir)
+    except EventsError:
+        return {}
+    logged = {name: {} for name in LOSSES}   # {loss: {step: value}}: a step logged again after a resume counts once
+    tags = {tag: name for name, tag in LOSSES.items()}
+    for path in files:
+        for event in read_events(path):
+            for value in event.summary.value:
+                if value.tag in tags:
+                    logged[tags[value.tag]][event.step] = value.simple_value
+    medians, previous = {}, -1
+    for step in sorted(steps):
+        window = {name: [v for s, v in values.items() if previous < s <= step] for name, values in logged.items()}
+        if all(window.values()):
+            medians[step] = {name: float(np.median(values)) for name, values in window.items()}
+        previous = step
+    return medians
+
+
 def run_scores(run, evaluator, n, seed, echo=print):
     """One line per milestone of ``run`` (up to its budget): row, seed, iteration, step, wall_seconds and the metrics."""
     from ezgan.lab.checkpoints import sample
@@ -212,6 +243,7 @@ def run_scores(run, evaluator, n, seed, echo=print):
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     if cache.get("classifier") != evaluator.classifier.checkpoint:
         cache = dict(classifier=evaluator.classifier.checkpoint, scores={})
+    losses = loss_medians(run.directory / "tensorboard", [step for step, _ in milestones])
     lines = []
     for step, prefix in milestones:
         iteration = step - pretrain_steps
@@ -222,7 +254,7 @@ def run_scores(run, evaluator, n, seed, echo=print):
             write_json(cache_file, cache)
             echo(f"scored {run.name} at iteration {iteration:,}")
         lines.append(dict(row=run.row, seed=run.seed, iteration=iteration, step=step,
-                          wall_seconds=times.get(str(step)), **cache["scores"][str(step)]))
+                          wall_seconds=times.get(str(step)), **cache["scores"][str(step)], **losses.get(step, {})))
     return lines
 
 
@@ -326,7 +358,8 @@ def write_csv(lines, path):
             wall = line.get("wall_seconds")
             writer.writerow([line["row"], line["seed"], line["iteration"], line["step"],
                              "" if wall is None else f"{wall:.1f}", *(f"{line[name]:.6g}" for name in METRICS),
-                             *(f"{share:.4f}" for share in line["digit_shares"])])
+                             *(f"{share:.4f}" for share in line["digit_shares"]),
+                             *("" if line.get(name) is None else f"{line[name]:.4g}" for name in LOSSES)])
 
 
 def read_csv(path):
@@ -338,7 +371,8 @@ def read_csv(path):
                               step=int(record["step"]),
                               wall_seconds=float(record["wall_seconds"]) if record["wall_seconds"] else None,
                               **{name: float(record[name]) for name in METRICS},
-                              digit_shares=[float(record[f"share_{d}"]) for d in range(10)]))
+                              digit_shares=[float(record[f"share_{d}"]) for d in range(10)],
+                              **{name: float(record[name]) for name in LOSSES if record.get(name)}))
     return lines
 
 
@@ -395,7 +429,8 @@ def plot_ablation(lines, path, references=None, title=None, timings=None):
 def final_rows(lines, timings=None):
     """{row: dict(iteration, seeds, mean and std over seeds of each metric, minutes)} at each row's last iteration
     (the budget), from the seeds that reached it. std: the sample standard deviation (ddof 1; 0 for one seed);
-    minutes: ``minutes_alone`` of the row's timing (None without one)."""
+    seed_scores: each seed's classifier score, seed 0 first; minutes: ``minutes_alone`` of the row's timing (None
+    without one)."""
     finals = {}
     for row, iterations in by_row(lines).items():
         last = max(iterations)
@@ -405,6 +440,8 @@ def final_rows(lines, timings=None):
             values = np.array([_number(line[metric]) for line in seeds])
             stats[metric] = float(values.mean())
             stats[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        by_seed = sorted(seeds, key=lambda line: int(line["seed"]))
+        stats["seed_scores"] = [_number(line["classifier_score"]) for line in by_seed]
         timing = (timings or {}).get(row)
         stats["minutes"] = minutes_alone(timing, last) if timing else None
         finals[row] = stats
@@ -414,14 +451,15 @@ def final_rows(lines, timings=None):
 def summary_table(finals):
     """summary.md's table (a list of Markdown lines) of ``final_rows``: best classifier score first."""
     baseline = finals.get("tutorial", {}).get("classifier_score")
-    table = ["| row | recipe | iteration | seeds | classifier score ↑ | vs tutorial | Fréchet distance ↓ | "
-             "digit KL ↓ | minutes alone |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    table = ["| row | recipe | iteration | seeds | classifier score ↑ | each seed's | vs tutorial | "
+             "Fréchet distance ↓ | digit KL ↓ | minutes alone |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row, stats in sorted(finals.items(), key=lambda item: -item[1]["classifier_score"]):
         recipe = RECIPES[row].describe() if row in RECIPES else ""
         versus = "" if baseline is None else f"{stats['classifier_score'] - baseline:+.2f}"
         table.append(f"| {row} | {recipe} | {stats['iteration']:,} | {stats['seeds']} | "
-                     f"{stats['classifier_score']:.2f} ± {stats['classifier_score_std']:.2f} | {versus} | "
+                     f"{stats['classifier_score']:.2f} ± {stats['classifier_score_std']:.2f} | "
+                     f"{' / '.join(format(score, '.2f') for score in stats['seed_scores'])} | {versus} | "
                      f"{stats['frechet_distance']:.2f} ± {stats['frechet_distance_std']:.2f} | "
                      f"{stats['digit_kl']:.3f} ± {stats['digit_kl_std']:.3f} | "
                      f"{'' if stats['minutes'] is None else format(stats['minutes'], '.1f')} |")
@@ -452,7 +490,8 @@ def write_summary(lines, path, info, references=None, timings=None):
         f"`{info['classifier']}` (test accuracy {info['classifier_accuracy']}).",
         "",
         "Each row's last milestone, best classifier score first: mean ± sample standard deviation over the seeds "
-        "that reached it; \"vs tutorial\" is the difference of the mean classifier score from the tutorial row's; "
+        "that reached it (\"each seed's\": the classifier score of seed 0, 1, ... in turn); \"vs tutorial\" is the "
+        "difference of the mean classifier score from the tutorial row's; "
         f"minutes alone are the minutes this machine needs for the row's iterations, pre-training and start-up "
         f"included, priced from its pace measured alone (`{info['timings']}`: seconds per iteration of a "
         f"{TIMING_ITERATIONS}-"
@@ -564,9 +603,11 @@ def main(argv=None):
     budget = f"{args.iterations:,} iterations, {seeds}, {args.n:,} digits per milestone"
     plot_ablation(lines, out / "ablation.png", references, title=f"Ablation: {budget}", timings=timings)
     command = f"make ablation ITERATIONS={args.iterations} SEEDS={args.seeds}"
-    if set(by_row(lines)) != set(RECIPES):
-        command = (f"python tools/ablation.py --iterations {args.iterations} --seeds {args.seeds} "
-                   f"--rows {','.join(by_row(lines))}")
+    flags = ([] if set(by_row(lines)) == set(RECIPES) else [f"--rows {','.join(by_row(lines))}"]) + \
+        ([] if args.eval_seed == 0 else [f"--eval-seed {args.eval_seed}"]) + \
+        ([] if out.resolve() == DEFAULT_OUT.resolve() else [f"--out {os.path.relpath(out, REPO)}"])
+    if flags:
+        command = f"python tools/ablation.py --iterations {args.iterations} --seeds {args.seeds} {' '.join(flags)}"
     if args.from_csv:
         command += "`, the table and plot drawn again from its ablation.csv by `python tools/ablation.py --from-csv"
     accuracy = classifier["test_accuracy"]
