@@ -192,6 +192,8 @@ def test_csv_plot_and_summary_of_fabricated_rows(tmp_path):
     assert "lowest Fréchet distance: **hacks**" in text and "highest classifier score: **hacks**" in text
     assert "Made by `make ablation ITERATIONS=100 SEEDS=3`" in text
     assert "real training images (2,000): classifier score 9.50" in text
+    clock = sum(100 * (2.0 + seed) for seed in range(3)) * 2 / 3600   # each run's clock at its last milestone
+    assert f"The 6 runs' own clocks at their last milestones add up to {clock:.1f} hours" in text
 
 
 COMMITTED = sorted(path.parent.relative_to(REPO) for path in (REPO / "docs" / "ablation").rglob("ablation.csv"))

@@ -60,7 +60,6 @@ from ezgan.runs.outputs import write_json  # noqa: E402
 from ezgan.runs.state import MILESTONES, RUN_STATE, RunState  # noqa: E402
 from ezgan.errors import CheckpointError, EzganError  # noqa: E402
 from ezgan.lab.metrics import METRICS  # noqa: E402
-from tools.events import EventsError, event_files, read_events  # noqa: E402
 from tools.machine import cpu_name  # noqa: E402
 from ezgan.paths import REPO  # noqa: E402
 from ezgan.lab.recipes import RECIPES, TUTORIAL, recipe_name  # noqa: E402
@@ -71,10 +70,9 @@ MILESTONES_PER_RUN = 10
 SHOWN = (("classifier_score", "classifier score (10 at most)", "linear"),
          ("frechet_distance", "Fréchet distance to the test set", "log"),
          ("digit_kl", "KL(digit shares || uniform)", "linear"))
-# Each loss's median over the logged steps since the previous milestone (the run's TensorBoard scalars): whether D
-# won a run (G's loss high, D's near 0) is in the CSV beside its scores.
-LOSSES = {"g_loss": "Generator_loss", "d_loss_real": "Discriminator_loss_real",
-          "d_loss_fake": "Discriminator_loss_fake"}
+# Each loss's median over the logged steps since the previous milestone (the run's TensorBoard scalars, the names of
+# ezgan.lab.logits.LOSS_TAGS): whether D won a run (G's loss high, D's near 0) is in the CSV beside its scores.
+LOSSES = ("g_loss", "d_loss_real", "d_loss_fake")
 CSV_COLUMNS = ["row", "seed", "iteration", "step", "wall_seconds", *METRICS, *(f"share_{d}" for d in range(10)),
                *LOSSES]
 DEFAULT_TIMINGS = DEFAULT_OUT / "timings.json"
@@ -208,22 +206,16 @@ def train_all(runs, parallel=2, threads=1, poll_seconds=2.0, echo=print):
 def loss_medians(logdir, steps):
     """{step: {loss: median}} for each of ``steps`` (milestones' global steps): each of LOSSES over the logged steps
     after the previous milestone, up to this one ({} for a step with none, or a run without events)."""
-    try:
-        files = event_files(logdir)
-    except EventsError:
+    from ezgan.lab.logits import logged_losses
+
+    if not any(pathlib.Path(logdir).glob("*tfevents*")):
         return {}
-    logged = {name: {} for name in LOSSES}   # {loss: {step: value}}: a step logged again after a resume counts once
-    tags = {tag: name for name, tag in LOSSES.items()}
-    for path in files:
-        for event in read_events(path):
-            for value in event.summary.value:
-                if value.tag in tags:
-                    logged[tags[value.tag]][event.step] = value.simple_value
+    logged = logged_losses(logdir)   # a step logged again after a resume counts once, with its last value
     medians, previous = {}, -1
     for step in sorted(steps):
-        window = {name: [v for s, v in values.items() if previous < s <= step] for name, values in logged.items()}
-        if all(window.values()):
-            medians[step] = {name: float(np.median(values)) for name, values in window.items()}
+        window = (logged["step"] > previous) & (logged["step"] <= step)
+        if window.any():
+            medians[step] = {name: float(np.median(logged[name][window])) for name in LOSSES}
         previous = step
     return medians
 
@@ -476,6 +468,13 @@ def write_summary(lines, path, info, references=None, timings=None):
                                    ("classifier_score", "highest classifier score", max)):
             row = pick(finals, key=lambda r: finals[r][metric])
             best.append(f"- {name}: **{row}** ({finals[row][metric]:.2f})")
+    # Each run's own clock at its last milestone: what the runs cost, sharing the machine (not how recipes compare).
+    last_clocks = {}
+    for line in lines:
+        if line.get("wall_seconds") is not None:
+            key = (line["row"], line["seed"])
+            last_clocks[key] = max(last_clocks.get(key, (-1, 0.0)), (line["iteration"], line["wall_seconds"]))
+    clock_hours = sum(seconds for _, seconds in last_clocks.values()) / 3600
     reference_lines = [f"- {name}: classifier score {r['classifier_score']:.2f}, Fréchet distance "
                        f"{r['frechet_distance']:.2f}, digit KL {r['digit_kl']:.3f}"
                        for name, r in (references or {}).items()]
@@ -499,6 +498,9 @@ def write_summary(lines, path, info, references=None, timings=None):
         f"which shared the machine.",
         "",
         *table,
+        "",
+        f"The {len(last_clocks)} runs' own clocks at their last milestones add up to {clock_hours:.1f} hours of "
+        f"one-thread training, {info['parallel']} runs at a time.",
         "",
         "At the last milestone:",
         *best,
