@@ -56,9 +56,19 @@ def non_negative_int(text):
     return value
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's formatter that appends each option's default to its help, except where the help already
+    says what the default is (a default of None means something the help spells out)."""
+
+    def _get_help_string(self, action):
+        if "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _command(commands, name, help):
     return commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
-                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                               formatter_class=DefaultsHelpFormatter)
 
 
 def add_train(commands):

@@ -818,3 +818,11 @@ def test_every_row_of_the_readmes_fault_table_names_tests_that_exist():
     for row in rows:
         named = re.findall(r"`(test_\w+)`", row.rsplit(" | ", 1)[-1])
         assert named and set(named) <= defined, f"README row names no test or a missing one: {row}"
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "export", "evaluate", "curve", "train-classifier"])
+def test_help_states_each_default_once(command, capsys):
+    status, out, _ = run_cli(capsys, command, "--help")
+    options = re.split(r"\n  (?=-)", out.split("options:")[1])
+    assert status == 0 and len(options) > 2
+    assert [option.split()[0] for option in options if option.count("(default:") > 1] == []

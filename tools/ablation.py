@@ -59,6 +59,7 @@ from ezgan.runs.checkpoints import MILESTONE_TIMES, milestone_checkpoints  # noq
 from ezgan.runs.outputs import write_json  # noqa: E402
 from ezgan.runs.state import MILESTONES, RUN_STATE, RunState  # noqa: E402
 from ezgan.errors import CheckpointError, EzganError  # noqa: E402
+from ezgan.cli import DefaultsHelpFormatter  # noqa: E402
 from ezgan.lab.metrics import METRICS  # noqa: E402
 from tools.machine import cpu_name  # noqa: E402
 from ezgan.paths import REPO  # noqa: E402
@@ -522,7 +523,7 @@ def write_summary(lines, path, info, references=None, timings=None):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--iterations", type=int,
                         help=f"each run's budget in main-loop iterations (a multiple of {MILESTONES_PER_RUN}); "
                              f"needed unless --time-only")

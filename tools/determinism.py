@@ -29,6 +29,7 @@ from ezgan.tfsetup import tensorflow
 
 tf = tensorflow()
 
+from ezgan.cli import DefaultsHelpFormatter  # noqa: E402
 from ezgan.paths import REPO  # noqa: E402
 from ezgan.runs.checkpoints import resolve_checkpoint  # noqa: E402
 from ezgan.runs.outputs import atomic_output  # noqa: E402
@@ -145,7 +146,7 @@ def report(results, iterations, command):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--recipes", default="tutorial,tutorial --literal,guided,dcgan+beta1+ema,dcgan-recipe+ema+spread",
                         help="comma-separated recipes of ezgan.lab.recipes.RECIPES, each maybe with more ezgan train "
                              "flags (tutorial --literal: the tutorial's own loop, not the fast step)")

@@ -28,6 +28,8 @@ import urllib.request
 
 from PIL import Image
 
+from ezgan.cli import DefaultsHelpFormatter
+
 # Dashboard -> URL fragment that opens it.
 DASHBOARDS = {
     "scalars": "scalars&tagFilter=.*",
@@ -162,7 +164,7 @@ def run(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--logdir", type=pathlib.Path, default=pathlib.Path("tensorboard"),
                         help="TensorBoard logdir to show (read only)")
     parser.add_argument("--out-dir", type=pathlib.Path, default=pathlib.Path("docs"),

@@ -32,6 +32,7 @@ from ezgan.tfsetup import tensorflow  # noqa: E402
 tensorflow()   # quietly, before ezgan.lab.recipes imports it
 
 from ezgan.errors import EzganError  # noqa: E402
+from ezgan.cli import DefaultsHelpFormatter  # noqa: E402
 from ezgan.paths import REPO  # noqa: E402
 from ezgan.lab.recipes import recipe_name, run_recipe  # noqa: E402
 from ezgan.runs.outputs import write_json  # noqa: E402
@@ -80,7 +81,7 @@ def table(result):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--score", type=float, default=9.0, help="the classifier score to reach")
     parser.add_argument("--timings", default=str(DEFAULT_TIMINGS), help="each recipe's pace measured alone (JSON)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="JSON file for the result")
