@@ -183,7 +183,7 @@ def render_model_card(folder=None, templates=TEMPLATES):
         evaluation=evaluation, rows=rows, targets=metrics.quality_targets(rows[0][1], dict(rows[1:])),
         curve=curve, curve_summary=curve and curve_summary(curve),
         samples=(folder / "samples.png").exists(), animation=(folder / "training.gif").exists(),
-        batch_size=hparams.BATCH_SIZE, z_dim=hparams.Z_DIM, summary_every=hparams.SUMMARY_EVERY,
+        batch_size=recipe.batch_size, z_dim=hparams.Z_DIM, summary_every=hparams.SUMMARY_EVERY,
         splits=metrics.SPLITS, features=evaluate.FEATURES, confident=metrics.CONFIDENT)
 
 

@@ -97,7 +97,7 @@ class Recipe:
     minibatch_stddev: bool = field(
         False, lambda v: "batch-spread D" if v else "no batch spread",
         lambda v: "**D sees the spread of its batch** (`ezgan.lab.networks.minibatch_stddev`, ProGAN's minibatch "
-                  "standard deviation): one more 7×7 map before D's dense layer, the standard deviation of each "
+                  "standard deviation): one more map before D's dense layer, the standard deviation of each "
                   "feature over the batch, averaged. A generator that draws few kinds of digit makes batches less "
                   "varied than real ones, which D can then see." if v else "**No batch spread** in D.")
     discriminator: str = field(
@@ -226,9 +226,9 @@ GUIDED = dict(guided=True, label_smoothing=0.9, d_learning_rate=1e-3, g_learning
 # beta1 0.5, one D optimizer, no pre-training.
 DCGAN_RECIPE = dict(discriminator="dcgan", generator="dcgan-wide", beta1=0.5, d_learning_rate=2e-4,
                     g_learning_rate=2e-4, one_d_optimizer=True, pretrain=False)
-# A wider unconditional model: the improved recipe with four times the generator's maps, a third discriminator
-# convolution and batches of 128 (wide); wide-r1 puts an R1 penalty in place of D's batch norm, its weight a
-# first choice, not tuned (Mescheder et al. used 10 on images in [-1, 1]; ours are in [0, 1], which doubles
+# A wider unconditional model: dcgan-recipe+ema+spread with twice its generator's maps (dcgan-wider), a third
+# discriminator convolution and batches of 128 (wide); wide-r1 puts an R1 penalty in place of D's batch norm, its
+# weight a first choice, not tuned (Mescheder et al. used 10 on images in [-1, 1]; ours are in [0, 1], which doubles
 # the same function's input gradients).
 WIDE_R1_PENALTY = 1.0
 WIDE = dict(DCGAN_RECIPE, generator="dcgan-wider", discriminator="dcgan-wide", ema_decay=0.999, minibatch_stddev=True,
