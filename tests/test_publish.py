@@ -430,3 +430,12 @@ def test_a_bundled_models_card_is_its_templates_rendering(model):
     """The committed card is what the template makes of the files beside it: after a change of the template,
     `python tools/publish.py --card-only --out FOLDER` renders it again, no training run needed."""
     assert model_card.render_model_card(REPO / model.out) == (REPO / model.out / model_card.MODEL_CARD).read_text()
+
+
+def test_the_card_of_the_wide_recipe_gives_its_own_batch_size(tmp_path):
+    fake_pretrained(tmp_path, recipe=RECIPES["wide-r1"], pretrain_steps=0, model=model_card.IMPROVED_MODEL)
+    card = model_card.render_model_card(tmp_path)
+    for change in ("batches of 128 |", "generates in batches of 128)", "**Batches of 128** real and 128 generated",
+                   "**An R1 gradient penalty**", "`ezgan.lab.networks.wider_dcgan_generator`"):
+        assert change in card, change
+    assert "batches of 50" not in card and "{" not in card
