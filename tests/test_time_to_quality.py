@@ -20,7 +20,10 @@ def test_the_first_milestone_reaching_the_score_counts_else_the_best():
 
 def test_the_minutes_are_priced_from_the_pace_table_and_a_missing_row_names_the_command_that_times_it(
         tmp_path, capsys):
-    paces = {"tutorial": (0.5, 30.0), "dcgan-recipe+ema+spread": (0.25, 2.0), "conditional": (0.125, 1.0)}
+    # Made-up paces, one per bundled model's recipe (whichever recipe pretrained/improved was trained with).
+    recipes = [time_to_quality.model_recipe(folder) for folder in time_to_quality.MODELS]
+    assert recipes[0] == "tutorial" and recipes[2] == "conditional"
+    paces = {recipe: (0.5 / 2 ** k, 30.0 / (k + 1)) for k, recipe in enumerate(recipes)}
     timings = dict(command="make timings", machine="test machine", rows={
         row: dict(seconds_per_iteration=per_iteration, seconds_before=before, date="2026-12-05")
         for row, (per_iteration, before) in paces.items()})
