@@ -296,6 +296,22 @@ def test_the_card_of_a_finished_run_with_one_milestone(tmp_path):
     assert "So far there is one milestone, iteration 5,000: classifier score 6.50" in card
 
 
+def curve_of(scores, distances):
+    rows = [dict(iteration=1000 * (i + 1), classifier_score=score, frechet_distance=distance, digit_shares=[0.1] * 10)
+            for i, (score, distance) in enumerate(zip(scores, distances))]
+    return dict(rows=rows, references={})
+
+
+def test_the_curve_summary_claims_a_plateau_only_when_both_bests_are_milestones_behind():
+    plateau = model_card.curve_summary(curve_of([5, 8, 7.5, 7.8, 7.6], [50, 9, 12, 10, 11]))
+    assert [row["iteration"] for row in plateau["later"]] == [3000, 4000, 5000] and not plateau["still_falling"]
+    # The score's best three milestones back, but the distance's best two: no plateau, and not falling at the end.
+    recent = model_card.curve_summary(curve_of([5, 8, 7.5, 7.8, 7.6], [50, 12, 9, 10, 11]))
+    assert recent["later"] == [] and not recent["still_falling"]
+    falling = model_card.curve_summary(curve_of([5, 8.93, 7, 7, 8.92], [50, 9, 8, 7, 6]))
+    assert falling["later"] == [] and falling["still_falling"]
+
+
 def test_the_card_without_a_curve(tmp_path):
     fake_pretrained(tmp_path, curve_rows=0)
     assert "Quality across training" not in model_card.render_model_card(tmp_path)
@@ -371,7 +387,7 @@ def test_the_card_of_dcgans_recipe_names_each_of_its_changes(tmp_path):
     assert "last frame of the animation" not in card
     assert "this checkpoint's generator holds the moving averages of G's weights (decay 0.999)" in card
     # The Makefile's flags that run.json does not keep, for starting and for resuming alike.
-    assert card.count("--milestone-every 500 --checkpoint-every 500 --threads 1") == 4
+    assert card.count("--milestone-every 1000 --checkpoint-every 500") == 4 and "--threads" not in card
 
 
 def test_the_card_is_rendered_from_its_template(tmp_path):
@@ -409,17 +425,18 @@ def test_a_bundled_models_card_shows_the_commands_its_make_targets_run(model):
         assert f"\n{command(target)}   # " in card, target
 
 
-def test_the_readme_compares_the_two_bundled_models_with_their_own_evaluations():
-    """README's table of the two models shows each model's evaluation.json (written by make publish[-improved])."""
+def test_the_readme_compares_the_unconditional_models_with_their_own_evaluations():
+    """README's table of the tutorial's model, the improved one and the earlier improved one shows each one's
+    evaluation.json (written by make publish[-improved]; the earlier one's kept in docs/earlier-improved-model/)."""
     rows = []
-    for folder in (REPO / "pretrained", REPO / "pretrained" / "improved"):
+    for folder in (REPO / "pretrained", REPO / "pretrained" / "improved", REPO / "docs" / "earlier-improved-model"):
         evaluation = json.loads((folder / "evaluation.json").read_text())
         rows.append(evaluation["rows"][evaluation["checkpoint"]])
-    tutorial, improved = rows
     readme = (REPO / "README.md").read_text()
-    assert f"| classifier score ↑ | {tutorial['classifier_score']:.2f} | {improved['classifier_score']:.2f} |" in readme
-    assert f"| KL(digit shares ‖ uniform) ↓ | {tutorial['digit_kl']:.4f} | {improved['digit_kl']:.4f} |" in readme
-    assert f"| Fréchet distance ↓ | {tutorial['frechet_distance']:.1f} | {improved['frechet_distance']:.1f} |" in readme
+    for line, key, form in (("classifier score ↑", "classifier_score", ".2f"),
+                            ("KL(digit shares ‖ uniform) ↓", "digit_kl", ".4f"),
+                            ("Fréchet distance ↓", "frechet_distance", ".1f")):
+        assert f"| {line} | " + " | ".join(format(row[key], form) for row in rows) + " |" in readme, line
     for row in rows:
         shares = np.array(row["digit_shares"])
         assert f"{shares.min():.1%} ({shares.argmin()}s) to {shares.max():.1%} ({shares.argmax()}s)" in readme

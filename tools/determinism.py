@@ -147,7 +147,8 @@ def report(results, iterations, command):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=DefaultsHelpFormatter)
-    parser.add_argument("--recipes", default="tutorial,tutorial --literal,guided,dcgan+beta1+ema,dcgan-recipe+ema+spread",
+    parser.add_argument("--recipes",
+                        default="tutorial,tutorial --literal,guided,dcgan+beta1+ema,dcgan-recipe+ema+spread,wide-r1",
                         help="comma-separated recipes of ezgan.lab.recipes.RECIPES, each maybe with more ezgan train "
                              "flags (tutorial --literal: the tutorial's own loop, not the fast step)")
     parser.add_argument("--iterations", type=int, default=100, help="iterations of each run")

@@ -43,9 +43,8 @@ class BundledModel:
 
 
 TUTORIAL_MODEL = BundledModel("publish", "~/.cache/ezgan/runs/main", "pretrained", "tensorboard/tutorial-run")
-IMPROVED_MODEL = BundledModel("publish-improved", "~/.cache/ezgan/runs/improved", "pretrained/improved",
-                              "tensorboard/improved-run",
-                              ("--milestone-every 500", "--checkpoint-every 500", "--threads 1"))
+IMPROVED_MODEL = BundledModel("publish-improved", "~/.cache/ezgan/runs/wide-r1", "pretrained/improved",
+                              "tensorboard/improved-run", ("--milestone-every 1000", "--checkpoint-every 500"))
 CONDITIONAL_MODEL = BundledModel("publish-conditional", "~/.cache/ezgan/runs/conditional", "pretrained/conditional",
                                  "tensorboard/conditional-run",
                                  ("--milestone-every 500", "--checkpoint-every 500", "--threads 1"))
@@ -126,17 +125,23 @@ def reference_row(rows, start):
     return next((row for name, row in rows.items() if name.startswith(start)), None)
 
 
+PLATEAU_MILESTONES = 3
+
+
 def curve_summary(curve):
     """What the card says of the quality curve (``quality_curve.json``): its first, last and best milestones,
-    the scores after the best, the digits never drawn, the reference rows."""
+    the milestones after both bests (a plateau) or whether the distance was still falling at the end, the digits never drawn, the reference rows."""
     rows = curve["rows"]
     best_score = max(rows, key=lambda row: row["classifier_score"])
-    later_scores = [row["classifier_score"] for row in rows if row["iteration"] > best_score["iteration"]]
+    best_distance = min(rows, key=lambda row: row["frechet_distance"])
+    best_index = max(rows.index(best_score), rows.index(best_distance))
     return dict(
-        rows=rows, first=rows[0], last=rows[-1], best_score=best_score,
-        best_distance=min(rows, key=lambda row: row["frechet_distance"]),
+        rows=rows, first=rows[0], last=rows[-1], best_score=best_score, best_distance=best_distance,
         spacing=rows[1]["iteration"] - rows[0]["iteration"] if len(rows) > 1 else None,
-        later_scores=later_scores,
+        # A plateau is claimed only when both numbers peaked PLATEAU_MILESTONES or more milestones before the end:
+        # one or two milestones after a best are within the score's spread between splits.
+        later=rows[best_index + 1:] if len(rows) - 1 - best_index >= PLATEAU_MILESTONES else [],
+        still_falling=len(rows) > 1 and best_distance is rows[-1],
         # Under 1% at every milestone, where real digits are about 10% each.
         rare_digits=[digit for digit in range(10) if max(row["digit_shares"][digit] for row in rows) < 0.01],
         real=reference_row(curve["references"], "real training images"),

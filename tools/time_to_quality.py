@@ -4,7 +4,9 @@
 
 The quality comes from each model's quality curve (``pretrained/quality_curve.json``,
 ``pretrained/improved/quality_curve.json``, ...: the classifier score at every milestone of the run
-that trained it); the time from each recipe's pace measured alone, the project's one table of it,
+that trained it), and from the record of the improved model bundled before the wide one,
+``docs/earlier-improved-model/`` (the conditional recipe is its recipe without the batch spread,
+told the digit); the time from each recipe's pace measured alone, the project's one table of it,
 docs/ablation/timings.json (``make timings``, ``tools/ablation.py``'s ``time_rows``). The runs behind
 the curves trained for hours, each while other work shared the machine, and the tutorial's ran on a
 faster CPU, so their own clocks cannot be compared; this command times nothing itself. A recipe the
@@ -39,7 +41,7 @@ from ezgan.runs.outputs import write_json  # noqa: E402
 from ezgan.runs.state import RunState  # noqa: E402
 from tools.ablation import DEFAULT_TIMINGS, minutes_alone, read_timings  # noqa: E402
 
-MODELS = ("pretrained", "pretrained/improved", "pretrained/conditional")
+MODELS = ("pretrained", "docs/earlier-improved-model", "pretrained/improved", "pretrained/conditional")
 DEFAULT_OUT = REPO / "docs" / "time_to_quality.json"
 
 

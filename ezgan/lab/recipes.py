@@ -227,9 +227,9 @@ GUIDED = dict(guided=True, label_smoothing=0.9, d_learning_rate=1e-3, g_learning
 DCGAN_RECIPE = dict(discriminator="dcgan", generator="dcgan-wide", beta1=0.5, d_learning_rate=2e-4,
                     g_learning_rate=2e-4, one_d_optimizer=True, pretrain=False)
 # A wider unconditional model: dcgan-recipe+ema+spread with twice its generator's maps (dcgan-wider), a third
-# discriminator convolution and batches of 128 (wide); wide-r1 puts an R1 penalty in place of D's batch norm, its
-# weight a first choice, not tuned (Mescheder et al. used 10 on images in [-1, 1]; ours are in [0, 1], which doubles
-# the same function's input gradients).
+# discriminator convolution and batches of 128 (wide); wide-r1, the recipe of pretrained/improved, puts an R1 penalty
+# in place of D's batch norm, its weight a first choice, not tuned (Mescheder et al. used 10 on images in [-1, 1];
+# ours are in [0, 1], which doubles the same function's input gradients).
 WIDE_R1_PENALTY = 1.0
 WIDE = dict(DCGAN_RECIPE, generator="dcgan-wider", discriminator="dcgan-wide", ema_decay=0.999, minibatch_stddev=True,
             batch_size=128)
@@ -258,10 +258,10 @@ RECIPES = {
     "dcgan-d": Recipe(discriminator="dcgan"),
     "dcgan-recipe+ema": Recipe(**DCGAN_RECIPE, ema_decay=0.999),
     "dcgan-recipe+ema+spread": Recipe(**DCGAN_RECIPE, ema_decay=0.999, minibatch_stddev=True),
-    # Digits on demand: the improved model's networks, each also told the digit (conditional_generator,
+    # Digits on demand: dcgan-recipe+ema's networks, each also told the digit (conditional_generator,
     # projection_discriminator).
     "conditional": Recipe(**DCGAN_RECIPE, ema_decay=0.999, conditional=True),
-    # Leave one out: the improved model's recipe (dcgan-recipe+ema+spread) with one of its changes undone each
+    # Leave one out: the improved recipe (dcgan-recipe+ema+spread) with one of its changes undone each
     # (without the batch spread: dcgan-recipe+ema above); and the guided controller alone, at the tutorial's
     # rates and label.
     "improved-ema": Recipe(**DCGAN_RECIPE, minibatch_stddev=True),
