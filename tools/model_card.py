@@ -29,6 +29,7 @@ TEMPLATES = pathlib.Path(__file__).resolve().parent / "templates"
 CARD_TEMPLATE = "MODEL_CARD.md.j2"
 MODEL_CARD = "MODEL_CARD.md"
 PUBLISH_INFO = "publish.json"   # the facts of a publication that no other shipped file holds
+PLATEAU_MILESTONES = 3          # milestones after both bests before a card says the curve levelled off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,12 +126,10 @@ def reference_row(rows, start):
     return next((row for name, row in rows.items() if name.startswith(start)), None)
 
 
-PLATEAU_MILESTONES = 3
-
-
 def curve_summary(curve):
     """What the card says of the quality curve (``quality_curve.json``): its first, last and best milestones,
-    the milestones after both bests (a plateau) or whether the distance was still falling at the end, the digits never drawn, the reference rows."""
+    the milestones after both bests (a plateau) or whether the distance was still falling at the end, the
+    digits never drawn, the reference rows."""
     rows = curve["rows"]
     best_score = max(rows, key=lambda row: row["classifier_score"])
     best_distance = min(rows, key=lambda row: row["frechet_distance"])
