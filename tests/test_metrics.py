@@ -8,7 +8,8 @@ import pytest
 
 from ezgan.lab.evaluate import Evaluator
 from ezgan.lab.metrics import (CONFIDENT, METRICS, SPLITS, check_images, classifier_score, feature_statistics,
-                               frechet_distance, label_agreement, label_statistics, metrics_row, quality_targets)
+                               frechet_distance, label_agreement, label_statistics, metrics_row, quality_targets,
+                               shares_in_range_since)
 from ezgan.paths import REPO
 
 
@@ -195,3 +196,12 @@ def test_a_row_exactly_at_each_bar_meets_it_and_just_past_it_does_not():
     past = dict(classifier_score=9.49, digit_shares=[0.069, 0.131] + [0.1] * 8, digit_kl=0.021, frechet_distance=3.01)
     assert [met for _, _, met in quality_targets(past, references)] == [False] * 4
     assert quality_targets(past, references)[1][1] == "6.9% (digit 0) to 13.1% (digit 1)"
+
+
+def test_the_shares_are_in_range_since_the_first_milestone_after_which_they_never_leave_it():
+    even, lopsided = [0.1] * 10, [0.22] + [0.78 / 9] * 9
+    rows = [dict(iteration=1000 * (k + 1), digit_shares=shares)
+            for k, shares in enumerate([lopsided, even, lopsided, even, even])]
+    assert shares_in_range_since(rows) == 4000   # in range at 2,000, but out again at 3,000
+    assert shares_in_range_since(rows[:3]) is None
+    assert shares_in_range_since([dict(iteration=500, digit_shares=[0.07, 0.13] + [0.1] * 8)]) == 500

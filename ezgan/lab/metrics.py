@@ -136,6 +136,22 @@ MAX_DIGIT_KL = 0.02               # KL(digit shares || uniform)
 FRECHET_TIMES_REAL = 3            # Fréchet distance: at most this many times real training images' to the test set
 
 
+def shares_in_range(row):
+    """Whether every digit's share in ``row`` (a metrics row) lies within DIGIT_SHARE_RANGE, its ends included."""
+    low, high = DIGIT_SHARE_RANGE
+    shares = np.asarray(row["digit_shares"])
+    return bool(low <= shares.min() and shares.max() <= high)
+
+
+def shares_in_range_since(rows):
+    """The iteration of the first milestone of a quality curve's ``rows`` from which every milestone has every
+    digit's share within DIGIT_SHARE_RANGE; None if the last milestone's are not."""
+    since = None
+    for row in rows:
+        since = (since or row["iteration"]) if shares_in_range(row) else None
+    return since
+
+
 def quality_targets(row, references):
     """[(target, measured, met)] for a row of generated digits: the bar above, in words, against ``references``.
 
@@ -155,7 +171,7 @@ def quality_targets(row, references):
          f"{row['classifier_score']:.2f}", row["classifier_score"] >= score_bar),
         (f"every digit's share between {low:.0%} and {high:.0%}",
          f"{shares.min():.1%} (digit {shares.argmin()}) to {shares.max():.1%} (digit {shares.argmax()})",
-         bool(low <= shares.min() and shares.max() <= high)),
+         shares_in_range(row)),
         (f"KL(digit shares ‖ uniform) ≤ {MAX_DIGIT_KL}", f"{row['digit_kl']:.4f}", row["digit_kl"] <= MAX_DIGIT_KL),
         (f"Fréchet distance ≤ {FRECHET_TIMES_REAL}× real training images' ({distance_bar:.2f})",
          f"{row['frechet_distance']:.2f}", row["frechet_distance"] <= distance_bar),
