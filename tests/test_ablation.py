@@ -194,6 +194,14 @@ def test_csv_plot_and_summary_of_fabricated_rows(tmp_path):
     assert "real training images (2,000): classifier score 9.50" in text
     clock = sum(100 * (2.0 + seed) for seed in range(3)) * 2 / 3600   # each run's clock at its last milestone
     assert f"The 6 runs' own clocks at their last milestones add up to {clock:.1f} hours" in text
+    assert "Short of" not in text
+
+    unfinished = [line for line in lines if (line["row"], line["seed"], line["iteration"]) != ("hacks", 2, 100)]
+    ablation.write_summary(unfinished, tmp_path / "summary.md", info, references, timings)
+    text = (tmp_path / "summary.md").read_text()
+    assert "Short of 100 iterations when scored (each run's last milestone): hacks-s2 (50);" in text
+    assert "| hacks | real label 0.9, Adam beta1 0.5, leaky-ReLU D, dcgan generator, EMA of G 0.999 | 100 | 2 | " \
+           "8.25 ± 0.35 | 8.00 / 8.50 |" in text
 
 
 COMMITTED = sorted(path.parent.relative_to(REPO) for path in (REPO / "docs" / "ablation").rglob("ablation.csv"))
@@ -257,12 +265,13 @@ def test_make_timings_times_the_rows_the_table_lacks_and_retimes_only_the_rows_g
 
 
 def test_added_rows_join_the_other_rows_of_the_existing_csv(tmp_path, monkeypatch):
-    """--add-rows trains and scores only --rows; the CSV keeps every other row's lines (a row scored again replaces
-    its old lines). Without it, the CSV holds the rows of this command alone."""
+    """--add-rows trains and scores only --rows; the CSV keeps the lines of every run not scored now: other rows', and
+    those of a row's seeds whose runs are gone (a run scored again replaces its old lines). Without it, the CSV holds
+    the runs of this command alone."""
     existing = fabricated_lines()
     ablation.write_csv(existing, tmp_path / "ablation.csv")
     new = [dict(line, row="smooth") for line in existing if line["row"] == "tutorial"]
-    replaced = [dict(line, classifier_score=1.5) for line in existing if line["row"] == "hacks"]
+    replaced = [dict(line, classifier_score=1.5) for line in existing if line["row"] == "hacks" and line["seed"] != 2]
     references = {"real training images (2,000)": dict(classifier_score=9.5, frechet_distance=0.5, digit_kl=0.001)}
     monkeypatch.setattr(ablation, "score_runs", lambda runs, n, seed, classifier: (
         [line for line in new + replaced if line["row"] in {run.row for run in runs}], references,
@@ -276,7 +285,9 @@ def test_added_rows_join_the_other_rows_of_the_existing_csv(tmp_path, monkeypatc
     merged = ablation.read_csv(tmp_path / "ablation.csv")
     assert sorted({line["row"] for line in merged}) == ["hacks", "smooth", "tutorial"]
     assert len(merged) == len(existing) + len(new)
-    assert {line["classifier_score"] for line in merged if line["row"] == "hacks"} == {1.5}
+    assert {line["classifier_score"] for line in merged if line["row"] == "hacks" and line["seed"] != 2} == {1.5}
+    kept = [line["classifier_score"] for line in existing if line["row"] == "hacks" and line["seed"] == 2]
+    assert [line["classifier_score"] for line in merged if line["row"] == "hacks" and line["seed"] == 2] == kept
     assert "| smooth | real label 0.9 |" in (tmp_path / "summary.md").read_text()
     assert len(timed) == 3   # each row timed alone once ...
     smooth = json.loads((tmp_path / "timings.json").read_text())["rows"]["smooth"]

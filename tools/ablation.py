@@ -3,7 +3,7 @@
     make ablation ITERATIONS=10000 SEEDS=3          (or: python tools/ablation.py --iterations 10000 --seeds 3)
     python tools/ablation.py --iterations 10000 --dry-run           the plan: every run, its state, its command
     python tools/ablation.py --iterations 10000 --rows tutorial,dcgan   only these rows (ezgan.lab.recipes.RECIPES)
-    python tools/ablation.py --iterations 1000 --rows spread --add-rows   a new row joins the CSV's others
+    python tools/ablation.py --iterations 1000 --rows spread --add-rows   a new row (or seed) joins the CSV's others
     make timings                    (or: python tools/ablation.py --time-only)   time the rows the pace table lacks
 
 1. ``train_all``: every (row, seed) is ``ezgan train --recipe ROW --seed S --iterations N`` with a
@@ -476,6 +476,12 @@ def write_summary(lines, path, info, references=None, timings=None):
             key = (line["row"], line["seed"])
             last_clocks[key] = max(last_clocks.get(key, (-1, 0.0)), (line["iteration"], line["wall_seconds"]))
     clock_hours = sum(seconds for _, seconds in last_clocks.values()) / 3600
+    last_milestones = {}
+    for line in lines:
+        key = (line["row"], line["seed"])
+        last_milestones[key] = max(last_milestones.get(key, 0), line["iteration"])
+    short = [f"{row}-s{seed} ({iteration:,})" for (row, seed), iteration in last_milestones.items()
+             if iteration < info["iterations"]]
     reference_lines = [f"- {name}: classifier score {r['classifier_score']:.2f}, Fréchet distance "
                        f"{r['frechet_distance']:.2f}, digit KL {r['digit_kl']:.3f}"
                        for name, r in (references or {}).items()]
@@ -488,6 +494,8 @@ def write_summary(lines, path, info, references=None, timings=None):
         f"{info['parallel']} runs at a time), a milestone every {info['iterations'] // MILESTONES_PER_RUN:,} "
         f"iterations, each scored on {info['n']:,} digits from noise seed {info['eval_seed']} by the classifier "
         f"`{info['classifier']}` (test accuracy {info['classifier_accuracy']}).",
+        *([f"Short of {info['iterations']:,} iterations when scored (each run's last milestone): {', '.join(short)}; "
+           "a row's figures at a milestone are those of the seeds that reached it."] if short else []),
         "",
         "Each row's last milestone, best classifier score first: mean ± sample standard deviation over the seeds "
         "that reached it (\"each seed's\": the classifier score of seed 0, 1, ... in turn); \"vs tutorial\" is the "
@@ -538,8 +546,9 @@ def parse_args(argv=None):
     parser.add_argument("--eval-seed", type=int, default=0, help="noise seed of the scored digits")
     parser.add_argument("--classifier", default=None, help="classifier checkpoint (default: pretrained/classifier)")
     parser.add_argument("--add-rows", action="store_true",
-                        help="keep the other rows' lines of the existing ablation.csv (runs are independent: a new "
-                             "row joins the table without training the others again)")
+                        help="keep the lines of the existing ablation.csv of every run not scored now (runs are "
+                             "independent: a new row, or a new seed of a row, joins the table without training the "
+                             "others again, and a run whose folder is gone keeps its lines)")
     parser.add_argument("--score-only", action="store_true", help="train nothing: score the runs there are")
     parser.add_argument("--from-csv", action="store_true",
                         help="train and score nothing: draw ablation.png and summary.md again from OUT/ablation.csv "
@@ -597,7 +606,8 @@ def main(argv=None):
         print("ablation: no milestones to score yet", file=sys.stderr)
         return 1
     if args.add_rows and (out / "ablation.csv").exists():
-        lines = [line for line in read_csv(out / "ablation.csv") if line["row"] not in rows] + lines
+        scored = {(line["row"], line["seed"]) for line in lines}
+        lines = [line for line in read_csv(out / "ablation.csv") if (line["row"], line["seed"]) not in scored] + lines
     if not args.from_csv:
         write_csv(lines, out / "ablation.csv")
     lines = read_csv(out / "ablation.csv")   # the plot and the summary show what the CSV holds, to its digits
