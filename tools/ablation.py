@@ -469,19 +469,16 @@ def write_summary(lines, path, info, references=None, timings=None):
                                    ("classifier_score", "highest classifier score", max)):
             row = pick(finals, key=lambda r: finals[r][metric])
             best.append(f"- {name}: **{row}** ({finals[row][metric]:.2f})")
-    # Each run's own clock at its last milestone: what the runs cost, sharing the machine (not how recipes compare).
-    last_clocks = {}
-    for line in lines:
-        if line.get("wall_seconds") is not None:
-            key = (line["row"], line["seed"])
-            last_clocks[key] = max(last_clocks.get(key, (-1, 0.0)), (line["iteration"], line["wall_seconds"]))
-    clock_hours = sum(seconds for _, seconds in last_clocks.values()) / 3600
-    last_milestones = {}
+    last_milestones = {}   # (row, seed): the line of that run's last milestone
     for line in lines:
         key = (line["row"], line["seed"])
-        last_milestones[key] = max(last_milestones.get(key, 0), line["iteration"])
-    short = [f"{row}-s{seed} ({iteration:,})" for (row, seed), iteration in last_milestones.items()
-             if iteration < info["iterations"]]
+        if key not in last_milestones or line["iteration"] > last_milestones[key]["iteration"]:
+            last_milestones[key] = line
+    short = [f"{row}-s{seed} ({line['iteration']:,})" for (row, seed), line in last_milestones.items()
+             if line["iteration"] < info["iterations"]]
+    # Each run's own clock at its last milestone: what the runs cost, sharing the machine (not how recipes compare).
+    last_clocks = [line["wall_seconds"] for line in last_milestones.values() if line.get("wall_seconds") is not None]
+    clock_hours = sum(last_clocks) / 3600
     reference_lines = [f"- {name}: classifier score {r['classifier_score']:.2f}, Fréchet distance "
                        f"{r['frechet_distance']:.2f}, digit KL {r['digit_kl']:.3f}"
                        for name, r in (references or {}).items()]
